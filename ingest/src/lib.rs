@@ -1,0 +1,14 @@
+//! revstream's front door.
+//!
+//! ```text
+//!  POST /v1/webhooks/{source}/{tenant} ─▶ verify (signature, ±300 s) ─▶ normalize ─┐
+//!  POST /v1/events (JSON array | NDJSON) ─▶ per-row validation ─────────────────────┼─▶ event log ─▶ 2xx
+//!                                                                  (only after the append is durable)
+//! ```
+//!
+//! - [`verify`]: one signature scheme per provider, constant-time, several
+//!   signatures per header and several secrets per tenant.
+//! - [`normalize`]: provider payloads → [`revstream_schemas::CanonicalEvent`]s.
+
+pub mod normalize;
+pub mod verify;
