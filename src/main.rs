@@ -1,1 +1,38 @@
-fn main() {}
+//! The `revstream` binary: every role and admin command behind one CLI.
+//!
+//! `serve` runs all roles in one process on embedded defaults; `ingest`,
+//! `pipeline` and `query` run one role each for scale-out; the rest manage
+//! the tenant registry. See `revstream --help`.
+
+mod cli;
+mod commands;
+mod registry_args;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.log_format);
+    match commands::run(cli.command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line: the
+            // operator sees what failed and why.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: cli::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REVSTREAM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Json => builder.json().init(),
+        cli::LogFormat::Text => builder.init(),
+    }
+}

@@ -1,6 +1,8 @@
 //! The tenant registry on both of its databases: SQLite (a real file) and
 //! the real PostgreSQL server.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
 mod support;
 
 use revstream_registry::{ChurnRecognition, Error, MasterKey, NewTenant, Registry, Role};

@@ -6,6 +6,11 @@ use crate::validate::{FieldError, ParseError};
 impl CanonicalEvent {
     /// Parses and validates one event from JSON bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ParseError> {
+        // serde would also read a struct from a JSON array; an event is an object.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|&b| b != b'{') {
+            return Err(not_an_object());
+        }
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let event: CanonicalEvent =
             serde_path_to_error::deserialize(&mut de).map_err(shape_error)?;
@@ -22,6 +27,9 @@ impl CanonicalEvent {
     /// Parses and validates one event from an already-parsed JSON value
     /// (one element of a batch array).
     pub fn from_value(value: serde_json::Value) -> Result<Self, ParseError> {
+        if !value.is_object() {
+            return Err(not_an_object());
+        }
         let event: CanonicalEvent = serde_path_to_error::deserialize(value).map_err(shape_error)?;
         event.validate()?;
         Ok(event)
@@ -38,6 +46,10 @@ impl CanonicalEvent {
     pub fn validate(&self) -> Result<(), ParseError> {
         super::rules::check(self).map_err(ParseError::Invalid)
     }
+}
+
+fn not_an_object() -> ParseError {
+    ParseError::Shape(FieldError::new(".", "must be a JSON object"))
 }
 
 fn shape_error(e: serde_path_to_error::Error<serde_json::Error>) -> ParseError {
@@ -65,12 +77,9 @@ fn shape_error(e: serde_path_to_error::Error<serde_json::Error>) -> ParseError {
     let error = if let Some(field) = message.strip_prefix("missing field ").and_then(backticked) {
         FieldError::new(field_path(&field), "is required")
     } else if let Some(rest) = message.strip_prefix("unknown field ") {
-        let field = backticked(rest).unwrap_or_default();
+        // serde_path_to_error's path already ends at the unknown field.
         let expected = rest.split_once(", expected ").map(|(_, e)| e).unwrap_or("");
-        FieldError::new(
-            field_path(&field),
-            format!("is not a known field (expected {expected})"),
-        )
+        FieldError::new(path, format!("is not a known field (expected {expected})"))
     } else if ["must ", "is ", "has "]
         .iter()
         .any(|p| message.starts_with(p))

@@ -1,0 +1,136 @@
+//! Command-line interface. Every flag also reads `REVSTREAM_<FLAG>` from the
+//! environment (API.md).
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::registry_args::RegistryArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "revstream",
+    version,
+    about = "Real-time revenue analytics: signed webhooks and events in, per-tenant metrics out over SQL.",
+    long_about = "revstream turns Stripe, Whop and Calendly webhooks, sync pulls and producer \
+                  events into always-fresh per-tenant metrics (MRR and its movements, churn, \
+                  show rate, close rate, cash collected) and answers dashboards and analysts \
+                  over SQL.\n\nStart with `revstream serve`; manage tenants with `revstream \
+                  tenants create`, `keys create` and `secrets set`."
+)]
+pub(crate) struct Cli {
+    /// Log format on stderr: human-readable text or one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        env = "REVSTREAM_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub(crate) log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Manage tenants (the unit of isolation: every row belongs to one).
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Manage API keys (shown once, stored hashed).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage webhook signing secrets (encrypted at rest; several may be
+    /// active at once for rotation).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TenantsCommand {
+    /// Create a tenant.
+    Create {
+        /// Tenant id: lowercase letters, digits, '-' and '_' (e.g. acme-coaching).
+        id: String,
+        /// Display name (defaults to the id).
+        #[arg(long)]
+        name: Option<String>,
+        /// IANA timezone in which the tenant's days start and end.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// When a cancellation stops counting as MRR: at_period_end (when the
+        /// subscription actually ends) or at_request (when it is requested).
+        #[arg(long, default_value = "at_period_end")]
+        churn_recognition: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create an API key and print it (it is shown only this once).
+    Create {
+        /// Tenant the key belongs to.
+        #[arg(long, env = "REVSTREAM_TENANT")]
+        tenant: String,
+        /// admin: everything in the tenant; analyst: SQL and dashboards;
+        /// viewer: dashboards; ingest: sending events only.
+        #[arg(long, env = "REVSTREAM_ROLE")]
+        role: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretsCommand {
+    /// Add a webhook signing secret for a source. Earlier secrets stay valid
+    /// until removed, so providers can be switched over without downtime.
+    Set {
+        #[arg(long, env = "REVSTREAM_TENANT")]
+        tenant: String,
+        /// stripe, whop, calendly, or standard (canonical events signed per
+        /// Standard Webhooks).
+        #[arg(long, env = "REVSTREAM_SOURCE")]
+        source: String,
+        /// The signing secret as the provider shows it (Stripe `whsec_…`,
+        /// Standard Webhooks `whsec_<base64>`, Calendly signing key). Prefer
+        /// the REVSTREAM_SECRET variable: arguments are visible in `ps`.
+        #[arg(long, env = "REVSTREAM_SECRET", hide_env_values = true)]
+        secret: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// List the secrets of a source (numbers and ages, never values).
+    List {
+        #[arg(long, env = "REVSTREAM_TENANT")]
+        tenant: String,
+        #[arg(long, env = "REVSTREAM_SOURCE")]
+        source: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Remove secret number N of a source.
+    Delete {
+        #[arg(long, env = "REVSTREAM_TENANT")]
+        tenant: String,
+        #[arg(long, env = "REVSTREAM_SOURCE")]
+        source: String,
+        /// The secret's number, as printed by `secrets set` and `secrets list`.
+        #[arg(long)]
+        n: i64,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+}

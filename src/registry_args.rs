@@ -1,0 +1,77 @@
+//! Where the tenant registry lives, shared by every command that uses it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use revstream_registry::{MasterKey, Registry};
+
+/// `--data-dir` and `--database-url`, flattened into each command.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RegistryArgs {
+    /// Directory for embedded state: the SQLite registry, the local event
+    /// log, tables, the master key and the admin token.
+    #[arg(long, env = "REVSTREAM_DATA_DIR", default_value = "./revstream-data")]
+    pub(crate) data_dir: PathBuf,
+
+    /// Registry database: postgres://… for scale-out deployments. Without it,
+    /// SQLite in the data dir.
+    #[arg(long, env = "REVSTREAM_DATABASE_URL")]
+    pub(crate) database_url: Option<String>,
+}
+
+impl RegistryArgs {
+    /// Opens the registry, creating the data dir and master key on first use.
+    pub(crate) async fn open(&self) -> anyhow::Result<Registry> {
+        ensure_dir(&self.data_dir)?;
+        let env_key = std::env::var("REVSTREAM_MASTER_KEY").ok();
+        let master = MasterKey::load_or_create(env_key.as_deref(), &self.data_dir)
+            .context("loading the master key (REVSTREAM_MASTER_KEY or <data-dir>/master.key)")?;
+        let registry = match &self.database_url {
+            Some(url) => Registry::open(url, master).await,
+            None => Registry::open_in_data_dir(&self.data_dir, master).await,
+        };
+        registry.with_context(|| format!("opening the registry at {}", self.describe()))
+    }
+
+    /// Where the registry is, for messages (never prints credentials).
+    pub(crate) fn describe(&self) -> String {
+        match &self.database_url {
+            Some(url) => redact_url(url),
+            None => self.data_dir.join("registry.db").display().to_string(),
+        }
+    }
+}
+
+pub(crate) fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))
+}
+
+/// `postgres://user:pw@host/db` → `postgres://user:***@host/db`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/rev"),
+            "postgres://app:***@db:5432/rev"
+        );
+        assert_eq!(redact_url("postgres://app@db/rev"), "postgres://app@db/rev");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}
