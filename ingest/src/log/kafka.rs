@@ -1,0 +1,1 @@
+//! The Kafka event log (rdkafka): idempotent producer, acks=all, key = tenant.
