@@ -9,6 +9,12 @@
 //! - [`verify`]: one signature scheme per provider, constant-time, several
 //!   signatures per header and several secrets per tenant.
 //! - [`normalize`]: provider payloads → [`revstream_schemas::CanonicalEvent`]s.
+//! - [`log`]: the event log trait, its envelope, Kafka and the local log.
+//! - [`http`]: the axum routes, their limits and the JSON error contract.
+//! - [`recent`]: recently appended ids, to answer `duplicate`.
 
+pub mod http;
+pub mod log;
 pub mod normalize;
+pub mod recent;
 pub mod verify;

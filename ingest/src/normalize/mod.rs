@@ -8,6 +8,10 @@
 
 use revstream_schemas::CanonicalEvent;
 
+pub mod calendly;
+pub mod stripe;
+pub mod whop;
+
 /// What a webhook body became.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalized {

@@ -1,0 +1,165 @@
+//! The ingest HTTP routes (API.md): webhooks, batch events, tenant admin,
+//! health. Handlers are thin: read the body with a limit, authenticate,
+//! hand off to verify/normalize, append, answer.
+
+mod admin;
+mod auth;
+mod body;
+mod error;
+mod events;
+mod health;
+mod json;
+mod rate_limit;
+mod ttl_cache;
+mod webhooks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{delete, get, post, put};
+use revstream_registry::{KeyIdentity, Registry};
+
+pub use error::{ApiError, ApiResult};
+pub use health::ReadinessCheck;
+
+use crate::log::EventLog;
+use crate::recent::RecentIds;
+use rate_limit::RateLimiter;
+use ttl_cache::TtlCache;
+
+/// Limits and knobs of the ingest routes.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Largest webhook body (API.md: 1 MiB).
+    pub webhook_body_limit: usize,
+    /// Largest `/v1/events` body.
+    pub batch_body_limit: usize,
+    /// Most rows in one `/v1/events` request.
+    pub batch_max_events: usize,
+    /// Per-tenant sustained rate: webhooks count 1, batches their rows.
+    pub rate_per_sec: f64,
+    /// Per-tenant burst.
+    pub rate_burst: f64,
+    /// How long a key or secret lookup is cached; changes made through
+    /// another process show up within this time.
+    pub auth_cache_ttl: Duration,
+    /// How many recent event ids are remembered to answer `duplicate`.
+    pub recent_ids: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            webhook_body_limit: 1 << 20,
+            batch_body_limit: 16 << 20,
+            batch_max_events: 50_000,
+            rate_per_sec: 50_000.0,
+            rate_burst: 100_000.0,
+            auth_cache_ttl: Duration::from_secs(10),
+            recent_ids: 1_000_000,
+        }
+    }
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct IngestState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    log: Arc<dyn EventLog>,
+    admin_token: String,
+    config: IngestConfig,
+    keys: TtlCache<[u8; 32], KeyIdentity>,
+    secrets: TtlCache<(String, &'static str), Arc<Vec<String>>>,
+    limiter: RateLimiter,
+    recent: RecentIds,
+    extra_readiness: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+impl IngestState {
+    pub fn new(
+        registry: Registry,
+        log: Arc<dyn EventLog>,
+        admin_token: String,
+        config: IngestConfig,
+    ) -> Self {
+        Self::with_readiness(registry, log, admin_token, config, Vec::new())
+    }
+
+    /// Like [`IngestState::new`], with more checks for `/readyz` (the table
+    /// store, say) supplied by the binary that wires the roles together.
+    pub fn with_readiness(
+        registry: Registry,
+        log: Arc<dyn EventLog>,
+        admin_token: String,
+        config: IngestConfig,
+        extra_readiness: Vec<Arc<dyn ReadinessCheck>>,
+    ) -> Self {
+        let ttl = config.auth_cache_ttl;
+        Self {
+            inner: Arc::new(Inner {
+                keys: TtlCache::new(ttl, 100_000),
+                secrets: TtlCache::new(ttl, 100_000),
+                limiter: RateLimiter::new(config.rate_per_sec, config.rate_burst),
+                recent: RecentIds::new(config.recent_ids),
+                registry,
+                log,
+                admin_token,
+                config,
+                extra_readiness,
+            }),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+}
+
+/// The ingest routes. Compose with other roles' routers, then finish with
+/// [`with_json_fallbacks`].
+pub fn router(state: IngestState) -> Router {
+    Router::new()
+        .route("/v1/webhooks/{source}/{tenant}", post(webhooks::receive))
+        .route("/v1/events", post(events::receive))
+        .route(
+            "/v1/admin/tenants",
+            post(admin::create_tenant).get(admin::list_tenants),
+        )
+        .route("/v1/admin/tenants/{tenant}/keys", post(admin::create_key))
+        .route(
+            "/v1/admin/tenants/{tenant}/secrets/{source}",
+            put(admin::add_secret).get(admin::list_secrets),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/secrets/{source}/{n}",
+            delete(admin::delete_secret),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/credentials/{source}",
+            put(admin::set_credential),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+}
+
+/// Unknown routes and methods answer in the JSON error format too.
+pub fn with_json_fallbacks(router: Router) -> Router {
+    router
+        .fallback(|| async {
+            ApiError::not_found("not_found", "no such route; see API.md for the routes")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+}
