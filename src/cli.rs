@@ -1,9 +1,24 @@
 //! Command-line interface. Every flag also reads `REVSTREAM_<FLAG>` from the
 //! environment (API.md).
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::registry_args::RegistryArgs;
+use crate::role_args::{HttpArgs, IngestArgs, KafkaArgs, LocalLogArgs};
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+    #[command(flatten)]
+    pub(crate) http: HttpArgs,
+    #[command(flatten)]
+    pub(crate) kafka: KafkaArgs,
+    #[command(flatten)]
+    pub(crate) local_log: LocalLogArgs,
+    #[command(flatten)]
+    pub(crate) ingest: IngestArgs,
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +54,11 @@ pub(crate) enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run every role in one process: HTTP ingest on the embedded durable
+    /// log (or Kafka with --kafka), the registry in SQLite (or PostgreSQL
+    /// with --database-url), state in --data-dir. Prints where it listens
+    /// and where the admin token is.
+    Serve(ServeArgs),
     /// Manage tenants (the unit of isolation: every row belongs to one).
     #[command(subcommand)]
     Tenants(TenantsCommand),

@@ -7,6 +7,8 @@
 mod cli;
 mod commands;
 mod registry_args;
+mod role_args;
+mod shutdown;
 
 use clap::Parser;
 
@@ -30,6 +32,7 @@ fn init_tracing(format: cli::LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         cli::LogFormat::Json => builder.json().init(),

@@ -14,9 +14,12 @@ use std::sync::Mutex;
 /// remembered for at least `capacity / 2` later insertions.
 #[derive(Debug)]
 pub struct RecentIds {
-    generations: Mutex<(HashSet<Box<str>>, HashSet<Box<str>>)>,
+    /// (young, old)
+    generations: Mutex<(IdSet, IdSet)>,
     half_capacity: usize,
 }
+
+type IdSet = HashSet<Box<str>>;
 
 fn key(tenant: &str, source: &str, id: &str) -> Box<str> {
     // NUL cannot occur in tenant ids or sources, so the key is unambiguous.

@@ -12,6 +12,7 @@
 //! and provider credentials are encrypted at rest ([`MasterKey`]); API keys
 //! are stored only as hashes and shown once.
 
+mod admin_token;
 mod connect;
 mod credentials;
 mod crypto;
@@ -20,6 +21,7 @@ mod keys;
 mod secrets;
 mod tenants;
 
+pub use admin_token::{ADMIN_TOKEN_FILE, AdminToken};
 pub use connect::{Registry, sqlite_url};
 pub use crypto::MasterKey;
 pub use error::{Error, Result};

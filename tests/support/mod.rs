@@ -6,7 +6,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod kafka;
 pub mod postgres;
+pub mod server;
 
 /// Whether we run under CI, where a missing service is a failure.
 pub fn in_ci() -> bool {

@@ -66,10 +66,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(v) = self
+            .retry_after
+            .and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }

@@ -121,8 +121,8 @@ impl IngestState {
     }
 }
 
-/// The ingest routes. Compose with other roles' routers, then finish with
-/// [`with_json_fallbacks`].
+/// The ingest routes. Compose with other roles' routers, then apply
+/// [`finish`].
 pub fn router(state: IngestState) -> Router {
     Router::new()
         .route("/v1/webhooks/{source}/{tenant}", post(webhooks::receive))
@@ -149,8 +149,11 @@ pub fn router(state: IngestState) -> Router {
         .with_state(state)
 }
 
-/// Unknown routes and methods answer in the JSON error format too.
-pub fn with_json_fallbacks(router: Router) -> Router {
+/// The outermost layers, applied once to the composed app of all roles:
+/// unknown routes and methods answer in the JSON error format, and every
+/// request is bounded by `request_timeout` (408), so a slow client or a
+/// stuck dependency cannot hold a connection forever.
+pub fn finish(router: Router, request_timeout: Duration) -> Router {
     router
         .fallback(|| async {
             ApiError::not_found("not_found", "no such route; see API.md for the routes")
@@ -162,4 +165,14 @@ pub fn with_json_fallbacks(router: Router) -> Router {
                 "this route does not take that method",
             )
         })
+        .layer(axum::middleware::from_fn(move |req, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(request_timeout, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => axum::response::IntoResponse::into_response(ApiError::new(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    format!("the request took longer than {} s", request_timeout.as_secs_f64()),
+                )),
+            }
+        }))
 }

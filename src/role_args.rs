@@ -1,0 +1,116 @@
+//! Flag blocks shared by the role commands (`serve`, `ingest`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use revstream_ingest::http::IngestConfig;
+use revstream_ingest::log::EventLog;
+use revstream_ingest::log::kafka::{KafkaConfig, KafkaLog};
+use revstream_ingest::log::local::{LocalLog, LocalLogOptions};
+
+/// Where the HTTP server listens.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HttpArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long = "http", env = "REVSTREAM_HTTP", default_value = "127.0.0.1:8080")]
+    pub(crate) addr: SocketAddr,
+
+    /// Longest time one request may take before it is answered 408.
+    #[arg(long, env = "REVSTREAM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub(crate) request_timeout_secs: u64,
+}
+
+/// The Kafka event log.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct KafkaArgs {
+    /// Kafka bootstrap servers (host:port,…). Without it, `serve` uses the
+    /// embedded durable log in the data dir.
+    #[arg(long, env = "REVSTREAM_KAFKA")]
+    pub(crate) kafka: Option<String>,
+
+    /// Topic the events go to.
+    #[arg(long, env = "REVSTREAM_KAFKA_TOPIC", default_value = "revstream.events")]
+    pub(crate) kafka_topic: String,
+
+    /// Partitions of the topic when revstream creates it (the unit of
+    /// pipeline parallelism). An existing topic keeps its count.
+    #[arg(long, env = "REVSTREAM_KAFKA_PARTITIONS", default_value_t = 8)]
+    pub(crate) kafka_partitions: i32,
+
+    /// How long an append may wait for the broker before the request is
+    /// answered 503.
+    #[arg(long, env = "REVSTREAM_KAFKA_TIMEOUT_SECS", default_value_t = 10)]
+    pub(crate) kafka_timeout_secs: u64,
+}
+
+impl KafkaArgs {
+    pub(crate) async fn connect(&self, brokers: &str) -> anyhow::Result<Arc<dyn EventLog>> {
+        let mut config = KafkaConfig::new(brokers);
+        config.topic = self.kafka_topic.clone();
+        config.partitions = self.kafka_partitions;
+        config.message_timeout = Duration::from_secs(self.kafka_timeout_secs);
+        let log = KafkaLog::connect(config)
+            .await
+            .with_context(|| format!("connecting to Kafka at {brokers}"))?;
+        Ok(Arc::new(log))
+    }
+}
+
+/// The embedded durable log of `serve`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LocalLogArgs {
+    /// Partitions of the embedded log (fixed once the log exists).
+    #[arg(long, env = "REVSTREAM_LOG_PARTITIONS", default_value_t = 4)]
+    pub(crate) log_partitions: u32,
+}
+
+impl LocalLogArgs {
+    pub(crate) fn open(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn EventLog>> {
+        let dir = data_dir.join("log");
+        let log = LocalLog::open(&dir, self.log_partitions, LocalLogOptions::default())
+            .with_context(|| format!("opening the local event log at {}", dir.display()))?;
+        Ok(log)
+    }
+}
+
+/// Limits of the ingest routes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IngestArgs {
+    /// Largest webhook body in bytes (413 above).
+    #[arg(long, env = "REVSTREAM_WEBHOOK_BODY_LIMIT", default_value_t = 1 << 20)]
+    pub(crate) webhook_body_limit: usize,
+
+    /// Largest /v1/events body in bytes (413 above).
+    #[arg(long, env = "REVSTREAM_BATCH_BODY_LIMIT", default_value_t = 16 << 20)]
+    pub(crate) batch_body_limit: usize,
+
+    /// Most events in one /v1/events request.
+    #[arg(long, env = "REVSTREAM_BATCH_MAX_EVENTS", default_value_t = 50_000)]
+    pub(crate) batch_max_events: usize,
+
+    /// Per-tenant sustained ingest rate (webhooks count 1, batches their
+    /// rows); 429 with Retry-After above it.
+    #[arg(long, env = "REVSTREAM_RATE_LIMIT", default_value_t = 50_000.0)]
+    pub(crate) rate_limit: f64,
+
+    /// Per-tenant burst allowance.
+    #[arg(long, env = "REVSTREAM_RATE_BURST", default_value_t = 100_000.0)]
+    pub(crate) rate_burst: f64,
+}
+
+impl IngestArgs {
+    pub(crate) fn config(&self) -> IngestConfig {
+        IngestConfig {
+            webhook_body_limit: self.webhook_body_limit,
+            batch_body_limit: self.batch_body_limit,
+            batch_max_events: self.batch_max_events,
+            rate_per_sec: self.rate_limit,
+            rate_burst: self.rate_burst,
+            ..IngestConfig::default()
+        }
+    }
+}
