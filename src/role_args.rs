@@ -16,7 +16,11 @@ use revstream_ingest::log::local::{LocalLog, LocalLogOptions};
 #[derive(Debug, Clone, Args)]
 pub(crate) struct HttpArgs {
     /// Address the HTTP API listens on.
-    #[arg(long = "http", env = "REVSTREAM_HTTP", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long = "http",
+        env = "REVSTREAM_HTTP",
+        default_value = "127.0.0.1:8080"
+    )]
     pub(crate) addr: SocketAddr,
 
     /// Longest time one request may take before it is answered 408.
@@ -33,7 +37,11 @@ pub(crate) struct KafkaArgs {
     pub(crate) kafka: Option<String>,
 
     /// Topic the events go to.
-    #[arg(long, env = "REVSTREAM_KAFKA_TOPIC", default_value = "revstream.events")]
+    #[arg(
+        long,
+        env = "REVSTREAM_KAFKA_TOPIC",
+        default_value = "revstream.events"
+    )]
     pub(crate) kafka_topic: String,
 
     /// Partitions of the topic when revstream creates it (the unit of

@@ -47,8 +47,14 @@ async fn logged(log: &LocalLog) -> Vec<LogEnvelope> {
 async fn error_code(resp: reqwest::Response) -> (StatusCode, String, String) {
     let status = resp.status();
     let body: Value = resp.json().await.unwrap();
-    let code = body["error"]["code"].as_str().unwrap_or_default().to_owned();
-    let message = body["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(!message.is_empty(), "error without a message: {body}");
     (status, code, message)
 }
@@ -63,7 +69,12 @@ fn stripe_customer_event(id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn post_stripe(s: &TestServer, tenant: &str, secret: &str, body: Vec<u8>) -> reqwest::Response {
+async fn post_stripe(
+    s: &TestServer,
+    tenant: &str,
+    secret: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
     let sig = sign_t_v1(secret, now(), &body);
     s.http
         .post(s.url(&format!("/v1/webhooks/stripe/{tenant}")))
@@ -78,7 +89,13 @@ async fn post_stripe(s: &TestServer, tenant: &str, secret: &str, body: Vec<u8>) 
 async fn signed_stripe_webhook_is_durable_before_200_and_deduped() {
     let h = harness(IngestConfig::default()).await;
     let t = h.server.tenant_with_secrets("acme").await;
-    let resp = post_stripe(&h.server, "acme", &t.secrets.stripe, stripe_customer_event("evt_1")).await;
+    let resp = post_stripe(
+        &h.server,
+        "acme",
+        &t.secrets.stripe,
+        stripe_customer_event("evt_1"),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body, json!({"status": "accepted", "event_id": "evt_1"}));
@@ -90,10 +107,20 @@ async fn signed_stripe_webhook_is_durable_before_200_and_deduped() {
     assert_eq!(e.tenant.as_str(), "acme");
     assert_eq!(e.event.kind, EventKind::CustomerUpserted);
     assert_eq!(e.event.source.as_str(), "stripe");
-    assert_eq!(e.event.raw.as_ref().unwrap()["id"], "evt_1", "raw payload kept");
+    assert_eq!(
+        e.event.raw.as_ref().unwrap()["id"],
+        "evt_1",
+        "raw payload kept"
+    );
 
     // A provider retry: answered duplicate, nothing appended.
-    let again = post_stripe(&h.server, "acme", &t.secrets.stripe, stripe_customer_event("evt_1")).await;
+    let again = post_stripe(
+        &h.server,
+        "acme",
+        &t.secrets.stripe,
+        stripe_customer_event("evt_1"),
+    )
+    .await;
     assert_eq!(again.json::<Value>().await.unwrap()["status"], "duplicate");
     assert_eq!(logged(&h.log).await.len(), 1);
 }
@@ -142,45 +169,119 @@ async fn webhook_errors_answer_with_status_and_code() {
     };
 
     let wrong = sign_t_v1("whsec_wrong", now(), &body);
-    let (status, code, _) = error_code(post("/v1/webhooks/stripe/acme", Some(wrong), body.clone()).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "invalid_signature"));
+    let (status, code, _) = error_code(
+        post("/v1/webhooks/stripe/acme", Some(wrong), body.clone())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_signature")
+    );
 
-    let (status, code, _) = error_code(post("/v1/webhooks/stripe/acme", None, body.clone()).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "missing_signature"));
+    let (status, code, _) = error_code(
+        post("/v1/webhooks/stripe/acme", None, body.clone())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "missing_signature")
+    );
 
     let stale = sign_t_v1(&t.secrets.stripe, now() - 301, &body);
-    let (status, code, message) =
-        error_code(post("/v1/webhooks/stripe/acme", Some(stale), body.clone()).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "stale_timestamp"));
+    let (status, code, message) = error_code(
+        post("/v1/webhooks/stripe/acme", Some(stale), body.clone())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "stale_timestamp")
+    );
     assert!(message.contains("300"), "{message}");
 
     let mut tampered = body.clone();
     let sig = sign_t_v1(&t.secrets.stripe, now(), &body);
     tampered[10] ^= 1;
-    let (status, _, _) = error_code(post("/v1/webhooks/stripe/acme", Some(sig), tampered).await.unwrap()).await;
+    let (status, _, _) = error_code(
+        post("/v1/webhooks/stripe/acme", Some(sig), tampered)
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let sig = sign_t_v1(&t.secrets.stripe, now(), &body);
-    let (status, code, _) = error_code(post("/v1/webhooks/stripe/ghost", Some(sig.clone()), body.clone()).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "unknown_tenant"));
-    let (status, code, _) =
-        error_code(post("/v1/webhooks/stripe/nosecrets", Some(sig.clone()), body.clone()).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "no_secret"));
-    let (status, code, _) = error_code(post("/v1/webhooks/paypal/acme", Some(sig), body.clone()).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "unknown_source"));
+    let (status, code, _) = error_code(
+        post("/v1/webhooks/stripe/ghost", Some(sig.clone()), body.clone())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::NOT_FOUND, "unknown_tenant")
+    );
+    let (status, code, _) = error_code(
+        post(
+            "/v1/webhooks/stripe/nosecrets",
+            Some(sig.clone()),
+            body.clone(),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::NOT_FOUND, "no_secret")
+    );
+    let (status, code, _) = error_code(
+        post("/v1/webhooks/paypal/acme", Some(sig), body.clone())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::NOT_FOUND, "unknown_source")
+    );
 
     // Signed but not a Stripe event.
     let junk = b"{\"hello\": \"world\"}".to_vec();
     let sig = sign_t_v1(&t.secrets.stripe, now(), &junk);
-    let (status, code, _) = error_code(post("/v1/webhooks/stripe/acme", Some(sig), junk).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_payload"));
+    let (status, code, _) = error_code(
+        post("/v1/webhooks/stripe/acme", Some(sig), junk)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_payload")
+    );
 
     let big = vec![b' '; 5000];
     let sig = sign_t_v1(&t.secrets.stripe, now(), &big);
-    let (status, code, _) = error_code(post("/v1/webhooks/stripe/acme", Some(sig), big).await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
+    let (status, code, _) = error_code(
+        post("/v1/webhooks/stripe/acme", Some(sig), big)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+    );
 
-    assert!(logged(&h.log).await.is_empty(), "no rejected request wrote anything");
+    assert!(
+        logged(&h.log).await.is_empty(),
+        "no rejected request wrote anything"
+    );
 }
 
 #[tokio::test]
@@ -203,7 +304,12 @@ async fn whop_calendly_and_standard_webhooks_are_accepted() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
 
     let calendly = std::fs::read("ingest/tests/fixtures/calendly/invitee_created.json").unwrap();
     let sig = sign_t_v1(&t.secrets.calendly, now(), &calendly);
@@ -215,7 +321,12 @@ async fn whop_calendly_and_standard_webhooks_are_accepted() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
 
     let event = json!({"id": "std_1", "type": "track", "occurred_at": "2026-01-05T10:00:00Z",
                        "name": "webinar.attended"})
@@ -236,7 +347,11 @@ async fn whop_calendly_and_standard_webhooks_are_accepted() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.json::<Value>().await.unwrap()["event_id"], "msg_std_1");
 
-    let kinds: Vec<EventKind> = logged(&h.log).await.into_iter().map(|e| e.event.kind).collect();
+    let kinds: Vec<EventKind> = logged(&h.log)
+        .await
+        .into_iter()
+        .map(|e| e.event.kind)
+        .collect();
     assert!(kinds.contains(&EventKind::PaymentSucceeded), "{kinds:?}");
     assert!(kinds.contains(&EventKind::CallBooked), "{kinds:?}");
     assert!(kinds.contains(&EventKind::Track), "{kinds:?}");
@@ -275,19 +390,40 @@ async fn batches_keep_good_rows_and_name_bad_ones() {
     let rejected = body["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 2);
     assert_eq!(rejected[0]["index"], 2);
-    assert!(rejected[0]["error"].as_str().unwrap().contains("payment.amount must be ≥ 0"));
+    assert!(
+        rejected[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("payment.amount must be ≥ 0")
+    );
     assert_eq!(rejected[1]["index"], 4);
 
     // NDJSON, with a row already accepted before.
     let ndjson = format!("{}\n\n{}\n", canonical("e2"), canonical("e4"));
-    let body: Value = post_events(s, &t.ingest_key, ndjson).await.json().await.unwrap();
-    assert_eq!((body["accepted"].as_u64(), body["duplicates"].as_u64()), (Some(1), Some(1)));
+    let body: Value = post_events(s, &t.ingest_key, ndjson)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(1), Some(1))
+    );
 
-    let ids: Vec<String> = logged(&h.log).await.into_iter().map(|e| e.event.id.to_string()).collect();
+    let ids: Vec<String> = logged(&h.log)
+        .await
+        .into_iter()
+        .map(|e| e.event.id.to_string())
+        .collect();
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(sorted, ["e1", "e2", "e4"]);
-    assert!(logged(&h.log).await.iter().all(|e| e.event.source.as_str() == "api"));
+    assert!(
+        logged(&h.log)
+            .await
+            .iter()
+            .all(|e| e.event.source.as_str() == "api")
+    );
 }
 
 #[tokio::test]
@@ -307,19 +443,43 @@ async fn batch_errors() {
     assert_eq!(body["error"]["code"], "no_valid_events");
     assert_eq!(body["rejected"][0]["index"], 0);
 
-    let (status, code, _) = error_code(post_events(s, &t.ingest_key, "[{\"a\":".into()).await).await;
-    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
+    let (status, code, _) =
+        error_code(post_events(s, &t.ingest_key, "[{\"a\":".into()).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
 
-    let four = json!([canonical("a"), canonical("b"), canonical("c"), canonical("d")]).to_string();
+    let four = json!([
+        canonical("a"),
+        canonical("b"),
+        canonical("c"),
+        canonical("d")
+    ])
+    .to_string();
     let (status, code, _) = error_code(post_events(s, &t.ingest_key, four).await).await;
-    assert_eq!((status, code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events")
+    );
 
-    let (status, code, _) = error_code(post_events(s, &t.ingest_key, " ".repeat(20_000)).await).await;
-    assert_eq!((status, code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
+    let (status, code, _) =
+        error_code(post_events(s, &t.ingest_key, " ".repeat(20_000)).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+    );
 
-    let (status, _, _) = error_code(post_events(s, "rsk_000000000000_nope", "[]".into()).await).await;
+    let (status, _, _) =
+        error_code(post_events(s, "rsk_000000000000_nope", "[]".into()).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let resp = s.http.post(s.url("/v1/events")).body("[]").send().await.unwrap();
+    let resp = s
+        .http
+        .post(s.url("/v1/events"))
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
     let viewer = s
@@ -328,7 +488,10 @@ async fn batch_errors() {
         .await
         .unwrap();
     let (status, code, _) = error_code(post_events(s, &viewer.key, "[]".into()).await).await;
-    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "forbidden"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
     assert!(logged(&h.log).await.is_empty());
 }
 
@@ -343,14 +506,31 @@ async fn rate_limits_answer_429_with_retry_after() {
     let t = h.server.tenant_with_secrets("acme").await;
     let mut statuses = Vec::new();
     for i in 0..3 {
-        let resp = post_stripe(&h.server, "acme", &t.secrets.stripe, stripe_customer_event(&format!("evt_r{i}"))).await;
+        let resp = post_stripe(
+            &h.server,
+            "acme",
+            &t.secrets.stripe,
+            stripe_customer_event(&format!("evt_r{i}")),
+        )
+        .await;
         if resp.status() == StatusCode::TOO_MANY_REQUESTS {
             assert!(resp.headers().get("retry-after").is_some());
         }
         statuses.push(resp.status());
     }
-    assert_eq!(statuses, [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
-    assert_eq!(logged(&h.log).await.len(), 2, "the limited request wrote nothing");
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert_eq!(
+        logged(&h.log).await.len(),
+        2,
+        "the limited request wrote nothing"
+    );
 }
 
 #[tokio::test]
@@ -370,16 +550,36 @@ async fn admin_routes_manage_tenants_keys_and_secrets() {
 
     let cases = [
         (json!({"id": "acme"}), StatusCode::CONFLICT, "tenant_exists"),
-        (json!({"id": "beta", "timezone": "Mars/Base"}), StatusCode::BAD_REQUEST, "invalid_request"),
-        (json!({"id": "Not Valid"}), StatusCode::BAD_REQUEST, "invalid_tenant_id"),
-        (json!({"id": "beta", "colour": "red"}), StatusCode::BAD_REQUEST, "invalid_json"),
+        (
+            json!({"id": "beta", "timezone": "Mars/Base"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "Not Valid"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant_id",
+        ),
+        (
+            json!({"id": "beta", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
     ];
     for (body, want_status, want_code) in cases {
-        let resp = admin(s.http.post(s.url("/v1/admin/tenants")).json(&body)).await.unwrap();
+        let resp = admin(s.http.post(s.url("/v1/admin/tenants")).json(&body))
+            .await
+            .unwrap();
         let (status, code, _) = error_code(resp).await;
         assert_eq!((status, code.as_str()), (want_status, want_code), "{body}");
     }
-    let resp = s.http.post(s.url("/v1/admin/tenants")).json(&json!({"id": "x"})).send().await.unwrap();
+    let resp = s
+        .http
+        .post(s.url("/v1/admin/tenants"))
+        .json(&json!({"id": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let resp = s
         .http
@@ -391,43 +591,87 @@ async fn admin_routes_manage_tenants_keys_and_secrets() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
-    let resp = admin(s.http.post(s.url("/v1/admin/tenants/acme/keys")).json(&json!({"role": "ingest"})))
-        .await
-        .unwrap();
+    let resp = admin(
+        s.http
+            .post(s.url("/v1/admin/tenants/acme/keys"))
+            .json(&json!({"role": "ingest"})),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     let key: Value = resp.json().await.unwrap();
     assert!(key["key"].as_str().unwrap().starts_with("rsk_"));
-    let resp = admin(s.http.post(s.url("/v1/admin/tenants/ghost/keys")).json(&json!({"role": "ingest"})))
-        .await
-        .unwrap();
+    let resp = admin(
+        s.http
+            .post(s.url("/v1/admin/tenants/ghost/keys"))
+            .json(&json!({"role": "ingest"})),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let resp = admin(s.http.post(s.url("/v1/admin/tenants/acme/keys")).json(&json!({"role": "owner"})))
-        .await
-        .unwrap();
+    let resp = admin(
+        s.http
+            .post(s.url("/v1/admin/tenants/acme/keys"))
+            .json(&json!({"role": "owner"})),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
     // Rotation through the API: two secrets valid, then the old one removed.
     for secret in ["whsec_old", "whsec_new"] {
-        let resp = admin(s.http.put(s.url("/v1/admin/tenants/acme/secrets/stripe")).json(&json!({"secret": secret})))
-            .await
-            .unwrap();
+        let resp = admin(
+            s.http
+                .put(s.url("/v1/admin/tenants/acme/secrets/stripe"))
+                .json(&json!({"secret": secret})),
+        )
+        .await
+        .unwrap();
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     }
     let body = stripe_customer_event("evt_rot_1");
-    assert_eq!(post_stripe(s, "acme", "whsec_old", body).await.status(), StatusCode::OK);
+    assert_eq!(
+        post_stripe(s, "acme", "whsec_old", body).await.status(),
+        StatusCode::OK
+    );
     let body = stripe_customer_event("evt_rot_2");
-    assert_eq!(post_stripe(s, "acme", "whsec_new", body).await.status(), StatusCode::OK);
-    let listed: Value = admin(s.http.get(s.url("/v1/admin/tenants/acme/secrets/stripe"))).await.unwrap().json().await.unwrap();
-    assert_eq!(listed["secrets"].as_array().unwrap().len(), 2);
-    let resp = admin(s.http.delete(s.url("/v1/admin/tenants/acme/secrets/stripe/1"))).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let body = stripe_customer_event("evt_rot_3");
-    assert_eq!(post_stripe(s, "acme", "whsec_old", body).await.status(), StatusCode::UNAUTHORIZED);
-    let resp = admin(s.http.delete(s.url("/v1/admin/tenants/acme/secrets/stripe/1"))).await.unwrap();
-    assert_eq!(error_code(resp).await.1, "unknown_secret");
-    let resp = admin(s.http.put(s.url("/v1/admin/tenants/acme/secrets/paypal")).json(&json!({"secret": "x"})))
+    assert_eq!(
+        post_stripe(s, "acme", "whsec_new", body).await.status(),
+        StatusCode::OK
+    );
+    let listed: Value = admin(s.http.get(s.url("/v1/admin/tenants/acme/secrets/stripe")))
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap();
+    assert_eq!(listed["secrets"].as_array().unwrap().len(), 2);
+    let resp = admin(
+        s.http
+            .delete(s.url("/v1/admin/tenants/acme/secrets/stripe/1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let body = stripe_customer_event("evt_rot_3");
+    assert_eq!(
+        post_stripe(s, "acme", "whsec_old", body).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let resp = admin(
+        s.http
+            .delete(s.url("/v1/admin/tenants/acme/secrets/stripe/1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(error_code(resp).await.1, "unknown_secret");
+    let resp = admin(
+        s.http
+            .put(s.url("/v1/admin/tenants/acme/secrets/paypal"))
+            .json(&json!({"secret": "x"})),
+    )
+    .await
+    .unwrap();
     assert_eq!(error_code(resp).await.1, "unknown_source");
 }
 
@@ -435,14 +679,27 @@ async fn admin_routes_manage_tenants_keys_and_secrets() {
 async fn health_and_unknown_routes() {
     let h = harness(IngestConfig::default()).await;
     let s = &h.server;
-    assert_eq!(s.http.get(s.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        s.http.get(s.url("/healthz")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     let ready = s.http.get(s.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(ready.json::<Value>().await.unwrap()["checks"]["event_log"], "ok");
-    let (status, code, _) = error_code(s.http.get(s.url("/v2/nothing")).send().await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(
+        ready.json::<Value>().await.unwrap()["checks"]["event_log"],
+        "ok"
+    );
+    let (status, code, _) =
+        error_code(s.http.get(s.url("/v2/nothing")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
     let (status, code, _) = error_code(s.http.get(s.url("/v1/events")).send().await.unwrap()).await;
-    assert_eq!((status, code.as_str()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
 }
 
 /// A log that refuses every append: the HTTP layer must answer 503 with
@@ -467,17 +724,32 @@ impl EventLog for DownLog {
 async fn an_unavailable_log_answers_503_never_2xx() {
     let server = TestServer::start(Arc::new(DownLog), IngestConfig::default()).await;
     let t = server.tenant_with_secrets("acme").await;
-    let resp = post_stripe(&server, "acme", &t.secrets.stripe, stripe_customer_event("evt_1")).await;
+    let resp = post_stripe(
+        &server,
+        "acme",
+        &t.secrets.stripe,
+        stripe_customer_event("evt_1"),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(resp.headers().get("retry-after").is_some());
     let (_, code, message) = error_code(resp).await;
     assert_eq!(code, "log_unavailable");
-    assert!(!message.contains("disk on fire"), "internals are not leaked: {message}");
+    assert!(
+        !message.contains("disk on fire"),
+        "internals are not leaked: {message}"
+    );
 
     let resp = post_events(&server, &t.ingest_key, json!([canonical("e1")]).to_string()).await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     // A retry after the outage must not be mistaken for a duplicate.
-    let resp = post_stripe(&server, "acme", &t.secrets.stripe, stripe_customer_event("evt_1")).await;
+    let resp = post_stripe(
+        &server,
+        "acme",
+        &t.secrets.stripe,
+        stripe_customer_event("evt_1"),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     let ready = server.http.get(server.url("/readyz")).send().await.unwrap();

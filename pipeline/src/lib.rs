@@ -1,11 +1,31 @@
 //! revstream's pipeline: from the event log to per-tenant tables.
 //!
 //! ```text
-//!  event log ─▶ dedupe (tenant, source, id) ─▶ per-tenant event set ─▶ derive ─▶ table rows ─▶ atomic commit (+ offsets)
+//!  event log ─▶ source ─▶ dedupe (tenant, source, id) ─▶ per-tenant event set ─▶ derive ─▶ Arrow ─▶ Delta commit (+ offsets)
 //! ```
 //!
-//! - [`derive`]: the metric definitions of `spec/metrics.md` as a pure
-//!   function of a tenant's distinct events. Order of arrival never matters:
-//!   events are sorted by (occurred_at, event id) before anything is derived.
+//! Exactly-once, order-independent results come from one design choice:
+//! every derived table is a pure function ([`derive`]) of a tenant's set of
+//! distinct events. Redelivery adds nothing to a set; a late event changes
+//! the set, and the tenant's rows are derived again and rewritten. Offsets
+//! are committed inside the `events` table's Delta commits, and state is
+//! rebuilt from that table on start, so a crash at any point replays into
+//! the same tables.
+//!
+//! - [`derive`]: the metric definitions of `spec/metrics.md`.
+//! - [`batches`]: derived rows → Arrow record batches.
+//! - [`store`]: the Delta tables, commits carrying offsets, reload on start.
+//! - [`source`]: reading the log (embedded local log; Kafka).
+//! - [`state`]: per-tenant event sets and change fingerprints.
+//! - [`runner`]: the loop.
 
+pub mod batches;
 pub mod derive;
+pub mod runner;
+pub mod settings;
+pub mod source;
+pub mod state;
+pub mod store;
+
+pub use runner::{CycleReport, Pipeline, PipelineConfig, PipelineError, PipelineStats};
+pub use store::{TableStore, table_root};

@@ -19,17 +19,19 @@ pub enum TableName {
     MetricsDaily,
     Calls,
     Payments,
+    Refunds,
     Customers,
 }
 
 impl TableName {
-    pub const ALL: [TableName; 7] = [
+    pub const ALL: [TableName; 8] = [
         TableName::Events,
         TableName::Subscriptions,
         TableName::MrrMovements,
         TableName::MetricsDaily,
         TableName::Calls,
         TableName::Payments,
+        TableName::Refunds,
         TableName::Customers,
     ];
 
@@ -42,6 +44,7 @@ impl TableName {
             TableName::MetricsDaily => "metrics_daily",
             TableName::Calls => "calls",
             TableName::Payments => "payments",
+            TableName::Refunds => "refunds",
             TableName::Customers => "customers",
         }
     }
@@ -52,7 +55,7 @@ impl TableName {
 
     /// The table's Arrow schema (shared, built once).
     pub fn schema(self) -> SchemaRef {
-        static SCHEMAS: LazyLock<[SchemaRef; 7]> =
+        static SCHEMAS: LazyLock<[SchemaRef; 8]> =
             LazyLock::new(|| TableName::ALL.map(|t| Arc::new(build(t))));
         SCHEMAS[self as usize].clone()
     }
@@ -140,6 +143,10 @@ fn build(table: TableName) -> Schema {
             text_opt("currency"),
             text("payload"),
             text_opt("raw"),
+            // Where the event was read from, so a pipeline that takes over a
+            // log partition can reload exactly that partition's events.
+            Field::new("log_partition", DataType::Int32, false),
+            int("log_offset"),
         ],
         TableName::Subscriptions => vec![
             tenant,
@@ -149,8 +156,11 @@ fn build(table: TableName) -> Schema {
             text("status"),
             text("currency"),
             int("billing_amount"),
+            text_opt("billing_interval"),
+            int_opt("billing_interval_count"),
             int("mrr"),
             flag("cancel_at_period_end"),
+            flag("scheduled_churn"),
             ts_opt("current_period_end"),
             ts_opt("canceled_at"),
             ts_opt("ended_at"),
@@ -169,6 +179,7 @@ fn build(table: TableName) -> Schema {
             int("amount"),
             int("mrr_before"),
             int("mrr_after"),
+            text("subscription_id"),
             text("event_id"),
         ],
         TableName::MetricsDaily => {
@@ -216,6 +227,16 @@ fn build(table: TableName) -> Schema {
             text_opt("closer"),
             text_opt("setter"),
             text_opt("lead_source"),
+        ],
+        TableName::Refunds => vec![
+            tenant,
+            text("source"),
+            text("refund_id"),
+            text("payment_id"),
+            int("amount"),
+            text("currency"),
+            ts("refunded_at"),
+            day("refunded_day"),
         ],
         TableName::Customers => vec![
             tenant,

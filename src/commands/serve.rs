@@ -16,16 +16,27 @@ use crate::shutdown::shutdown_signal;
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = args.registry.open().await?;
     let data_dir = &args.registry.data_dir;
-    let admin = AdminToken::load_or_create(std::env::var("REVSTREAM_ADMIN_TOKEN").ok().as_deref(), data_dir)
-        .context("loading the admin token")?;
+    let admin = AdminToken::load_or_create(
+        std::env::var("REVSTREAM_ADMIN_TOKEN").ok().as_deref(),
+        data_dir,
+    )
+    .context("loading the admin token")?;
     let log = match &args.kafka.kafka {
         Some(brokers) => args.kafka.connect(brokers).await?,
         None => args.local_log.open(data_dir)?,
     };
     let log_description = log.describe();
 
-    let state = IngestState::new(registry.clone(), log, admin.token.clone(), args.ingest.config());
-    let app = finish(router(state), Duration::from_secs(args.http.request_timeout_secs));
+    let state = IngestState::new(
+        registry.clone(),
+        log,
+        admin.token.clone(),
+        args.ingest.config(),
+    );
+    let app = finish(
+        router(state),
+        Duration::from_secs(args.http.request_timeout_secs),
+    );
 
     let listener = tokio::net::TcpListener::bind(args.http.addr)
         .await

@@ -56,9 +56,11 @@ struct OwnBroker {
 }
 
 impl Broker {
-    /// The broker named by `REVSTREAM_TEST_KAFKA` (CI starts one), else a
-    /// tansu of our own with memory storage. `None` (skip) when neither is
-    /// available outside CI; a panic in CI.
+    /// The broker named by `REVSTREAM_TEST_KAFKA` (CI starts one, shared by
+    /// all tests), else a tansu of our own with memory storage (one process
+    /// per call: it starts in well under a second, and tests stay
+    /// isolated). `None` (skip) when neither is available outside CI; a
+    /// panic in CI.
     pub fn shared() -> Option<Broker> {
         match std::env::var("REVSTREAM_TEST_KAFKA") {
             Ok(bootstrap) if !bootstrap.trim().is_empty() => {

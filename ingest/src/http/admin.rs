@@ -11,7 +11,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::IngestState;
-use super::auth::require_admin;
 use super::error::{ApiError, ApiResult};
 use super::json::read_json;
 
@@ -65,7 +64,7 @@ pub(crate) async fn create_tenant(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Tenant>)> {
-    require_admin(&state, &headers)?;
+    state.inner.auth.require_admin(&headers)?;
     let req: CreateTenant = read_json(&headers, body).await?;
     let tenant = state
         .registry()
@@ -84,7 +83,7 @@ pub(crate) async fn list_tenants(
     State(state): State<IngestState>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&state, &headers)?;
+    state.inner.auth.require_admin(&headers)?;
     let tenants = state.registry().tenants().await?;
     Ok(Json(json!({ "tenants": tenants })))
 }
@@ -95,7 +94,7 @@ pub(crate) async fn create_key(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    require_admin(&state, &headers)?;
+    state.inner.auth.require_admin(&headers)?;
     let tenant = tenant_id(&tenant)?;
     let req: CreateKey = read_json(&headers, body).await?;
     let key = state.registry().create_key(&tenant, req.role).await?;
@@ -112,7 +111,7 @@ pub(crate) async fn add_secret(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    require_admin(&state, &headers)?;
+    state.inner.auth.require_admin(&headers)?;
     let tenant = tenant_id(&tenant)?;
     let source = webhook_source(&source)?;
     let req: AddSecret = read_json(&headers, body).await?;
@@ -133,7 +132,7 @@ pub(crate) async fn list_secrets(
     Path((tenant, source)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&state, &headers)?;
+    state.inner.auth.require_admin(&headers)?;
     let tenant = tenant_id(&tenant)?;
     let source = webhook_source(&source)?;
     state.registry().tenant(tenant.as_str()).await?;
@@ -149,7 +148,7 @@ pub(crate) async fn delete_secret(
     Path((tenant, source, n)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    require_admin(&state, &headers)?;
+    state.inner.auth.require_admin(&headers)?;
     let tenant = tenant_id(&tenant)?;
     let source = webhook_source(&source)?;
     let n: i64 = n.parse().map_err(|_| {
@@ -176,7 +175,7 @@ pub(crate) async fn set_credential(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    require_admin(&state, &headers)?;
+    state.inner.auth.require_admin(&headers)?;
     let tenant = tenant_id(&tenant)?;
     let req: SetCredential = read_json(&headers, body).await?;
     state

@@ -17,7 +17,7 @@ fn too_large(limit: usize) -> ApiError {
 
 /// The whole body, or 413 as soon as it exceeds `limit` (checked against
 /// Content-Length first, so an honest oversized upload is refused unread).
-pub(crate) async fn read_limited(
+pub async fn read_limited(
     headers: &HeaderMap,
     body: Body,
     limit: usize,

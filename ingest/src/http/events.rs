@@ -16,7 +16,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::IngestState;
-use super::auth::require_key;
 use super::body::read_limited;
 use super::error::{ApiError, ApiResult};
 use super::webhooks::rate_limited;
@@ -41,7 +40,11 @@ pub(crate) async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let who = require_key(&state, &headers, Role::can_ingest, "send events").await?;
+    let who = state
+        .inner
+        .auth
+        .require_key(&headers, Role::can_ingest, "send events")
+        .await?;
     let config = &state.inner.config;
     let body = read_limited(&headers, body, config.batch_body_limit).await?;
     let rows = split_rows(&body)?;

@@ -3,8 +3,8 @@
 //! hand off to verify/normalize, append, answer.
 
 mod admin;
-mod auth;
-mod body;
+pub mod auth;
+pub mod body;
 mod error;
 mod events;
 mod health;
@@ -18,8 +18,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{delete, get, post, put};
-use revstream_registry::{KeyIdentity, Registry};
+use revstream_registry::Registry;
 
+pub use auth::Auth;
 pub use error::{ApiError, ApiResult};
 pub use health::ReadinessCheck;
 
@@ -72,9 +73,8 @@ pub struct IngestState {
 struct Inner {
     registry: Registry,
     log: Arc<dyn EventLog>,
-    admin_token: String,
+    auth: Arc<Auth>,
     config: IngestConfig,
-    keys: TtlCache<[u8; 32], KeyIdentity>,
     secrets: TtlCache<(String, &'static str), Arc<Vec<String>>>,
     limiter: RateLimiter,
     recent: RecentIds,
@@ -103,13 +103,12 @@ impl IngestState {
         let ttl = config.auth_cache_ttl;
         Self {
             inner: Arc::new(Inner {
-                keys: TtlCache::new(ttl, 100_000),
+                auth: Arc::new(Auth::new(registry.clone(), admin_token, ttl)),
                 secrets: TtlCache::new(ttl, 100_000),
                 limiter: RateLimiter::new(config.rate_per_sec, config.rate_burst),
                 recent: RecentIds::new(config.recent_ids),
                 registry,
                 log,
-                admin_token,
                 config,
                 extra_readiness,
             }),
@@ -118,6 +117,11 @@ impl IngestState {
 
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// The authenticator, to share with other roles' routes.
+    pub fn auth(&self) -> Arc<Auth> {
+        self.inner.auth.clone()
     }
 }
 
@@ -165,14 +169,19 @@ pub fn finish(router: Router, request_timeout: Duration) -> Router {
                 "this route does not take that method",
             )
         })
-        .layer(axum::middleware::from_fn(move |req, next: axum::middleware::Next| async move {
-            match tokio::time::timeout(request_timeout, next.run(req)).await {
-                Ok(response) => response,
-                Err(_) => axum::response::IntoResponse::into_response(ApiError::new(
-                    axum::http::StatusCode::REQUEST_TIMEOUT,
-                    "timeout",
-                    format!("the request took longer than {} s", request_timeout.as_secs_f64()),
-                )),
-            }
-        }))
+        .layer(axum::middleware::from_fn(
+            move |req, next: axum::middleware::Next| async move {
+                match tokio::time::timeout(request_timeout, next.run(req)).await {
+                    Ok(response) => response,
+                    Err(_) => axum::response::IntoResponse::into_response(ApiError::new(
+                        axum::http::StatusCode::REQUEST_TIMEOUT,
+                        "timeout",
+                        format!(
+                            "the request took longer than {} s",
+                            request_timeout.as_secs_f64()
+                        ),
+                    )),
+                }
+            },
+        ))
 }

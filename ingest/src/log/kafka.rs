@@ -19,7 +19,9 @@
 //!   tenant lives in. (The local log's [`crate::log::partition_for`] is a
 //!   different, local choice.)
 //! - Recovery: librdkafka reconnects on its own after an outage. A producer
-//!   that hit a *fatal* error (possible with idempotence) is replaced.
+//!   whose records timed out, that hit a fatal error, or whose producer
+//!   id/epoch the cluster refuses is replaced by a fresh one before the
+//!   next append (see `errors::spoils_producer` for why: tansu).
 
 mod config;
 mod errors;
@@ -29,7 +31,7 @@ use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer, PurgeConfig};
 use rdkafka::util::Timeout;
 
 pub use config::{DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PARTITIONS, DEFAULT_TOPIC, KafkaConfig};
@@ -46,6 +48,11 @@ const DELIVERY_GRACE: Duration = Duration::from_secs(2);
 const QUEUE_FULL_BACKOFF: Duration = Duration::from_millis(10);
 /// Upper bound of a readiness check; `/readyz` must answer quickly.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// A producer is not replaced before it is this old (or the message
+/// timeout, if shorter): a fresh one needs a moment to connect and get its
+/// producer id, and a cluster that refuses every producer should not make
+/// us churn through producer ids.
+const MIN_PRODUCER_AGE: Duration = Duration::from_secs(5);
 
 /// The event log on a Kafka-compatible cluster (Apache Kafka, Redpanda,
 /// tansu). Cheap to share: every request handler appends through the same
@@ -54,9 +61,16 @@ pub struct KafkaLog {
     config: KafkaConfig,
     /// Partition count of the topic as the cluster reported it on connect.
     partitions: usize,
-    /// Replaced (rarely) when librdkafka declares it fatally failed; the
-    /// lock is held only to clone or swap the handle, never across awaits.
-    producer: RwLock<FutureProducer>,
+    /// Replaced (rarely) when the cluster stops accepting it; the lock is
+    /// held only to clone or swap the handle, never across awaits.
+    producer: RwLock<ProducerSlot>,
+}
+
+/// The producer in use and since when, so that a replacement is not
+/// replaced again before it had a chance to work.
+struct ProducerSlot {
+    producer: FutureProducer,
+    since: Instant,
 }
 
 impl std::fmt::Debug for KafkaLog {
@@ -85,10 +99,14 @@ impl KafkaLog {
             partitions,
             "Kafka event log connected"
         );
+        let slot = ProducerSlot {
+            producer,
+            since: Instant::now(),
+        };
         Ok(KafkaLog {
             config,
             partitions,
-            producer: RwLock::new(producer),
+            producer: RwLock::new(slot),
         })
     }
 
@@ -107,34 +125,80 @@ impl KafkaLog {
         self.producer
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .producer
             .clone()
     }
 
-    /// Replaces `failed` with a fresh producer if librdkafka declared it
-    /// fatally failed; a fatal producer refuses every record until the
-    /// process restarts, which would turn one broker hiccup into a
-    /// permanent outage.
-    fn recover_if_fatal(&self, failed: &FutureProducer) {
-        let Some((code, reason)) = failed.client().fatal_error() else {
-            return;
-        };
-        let mut current = self
+    /// Swaps `failed` for a fresh producer: one in librdkafka's fatal state,
+    /// or one whose idempotence state the cluster refuses, would fail every
+    /// append until the process restarts, turning one outage into a
+    /// permanent one. A new producer id loses idempotence across the swap
+    /// only for batches already reported as failed; their retries carry
+    /// the same event ids, which the pipeline dedupes.
+    fn replace_producer(&self, failed: FutureProducer, why: &str) {
+        let mut slot = self
             .producer
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        // Another request may have replaced it already.
-        if current.client().native_ptr() != failed.client().native_ptr() {
+        if !same_producer(&slot.producer, &failed) {
+            // An earlier request replaced it already.
+            drop(slot);
+            return dispose(failed);
+        }
+        // A young producer may still be settling (connecting, getting its
+        // id), and a cluster that refuses every producer should not make us
+        // churn through producer ids. One whose records timed out is always
+        // old enough.
+        if slot.since.elapsed() < MIN_PRODUCER_AGE.min(self.config.message_timeout) {
             return;
         }
         match build_producer(&self.config) {
             Ok(fresh) => {
-                tracing::warn!(%code, %reason, "Kafka producer failed fatally; replaced it");
-                *current = fresh;
+                tracing::warn!(reason = why, "replaced the Kafka producer");
+                let fresh = ProducerSlot {
+                    producer: fresh,
+                    since: Instant::now(),
+                };
+                let old = std::mem::replace(&mut *slot, fresh);
+                drop(slot);
+                // Nothing queued in the old producer may reach the cluster
+                // with its (possibly bumped) epoch; those appends fail now
+                // instead of at their timeout, as they would anyway.
+                old.producer
+                    .purge(PurgeConfig::default().queue().inflight());
+                dispose((old.producer, failed));
             }
             Err(e) => {
-                tracing::error!(%code, %reason, error = %e, "Kafka producer failed fatally and cannot be rebuilt")
+                tracing::error!(reason = why, error = %e, "Kafka producer needs replacing but cannot be rebuilt");
             }
         }
+    }
+
+    /// Lets go of a producer handle after a request; if it has been replaced
+    /// meanwhile, this may be its last handle, whose drop blocks.
+    fn release(&self, producer: FutureProducer) {
+        let current = self.producer.read().unwrap_or_else(PoisonError::into_inner);
+        if !same_producer(&current.producer, &producer) {
+            drop(current);
+            dispose(producer);
+        }
+    }
+}
+
+fn same_producer(a: &FutureProducer, b: &FutureProducer) -> bool {
+    a.client().native_ptr() == b.client().native_ptr()
+}
+
+/// Drops a producer off the async threads: librdkafka's teardown purges,
+/// flushes for up to 500 ms and joins its threads. (Requests still holding
+/// a clone finish with it first; the last clone does the teardown.)
+fn dispose<T: Send + 'static>(doomed: T) {
+    let spawned = std::thread::Builder::new()
+        .name("kafka-producer-drop".to_owned())
+        .spawn(move || drop(doomed));
+    if let Err(e) = spawned {
+        // The closure, and the producer with it, was dropped right here.
+        tracing::warn!(error = %e, "no thread to drop the old Kafka producer on; dropped it inline");
     }
 }
 
@@ -224,9 +288,17 @@ impl EventLog for KafkaLog {
         }
 
         if failures.is_empty() {
+            self.release(producer);
             return Ok(());
         }
-        self.recover_if_fatal(&producer);
+        if failures.producer_spoiled() || producer.client().fatal_error().is_some() {
+            self.replace_producer(
+                producer,
+                "records timed out or the cluster refused the producer",
+            );
+        } else {
+            self.release(producer);
+        }
         let error = failures.into_error(&self.describe(), self.config.message_timeout);
         tracing::warn!(error = %error, "Kafka append failed");
         Err(error)
@@ -235,16 +307,18 @@ impl EventLog for KafkaLog {
     async fn check(&self) -> Result<()> {
         let producer = self.producer();
         if let Some((code, reason)) = producer.client().fatal_error() {
-            self.recover_if_fatal(&producer);
+            self.replace_producer(producer, "producer in fatal state");
             return Err(LogError::Unavailable(format!(
                 "Kafka producer failed fatally ({code}: {reason})"
             )));
         }
         let timeout = CHECK_TIMEOUT.min(self.config.message_timeout);
         let topic = &self.config.topic;
-        topic::fetch_metadata(&producer, Some(topic), timeout)
+        let outcome = topic::fetch_metadata(&producer, Some(topic), timeout)
             .await
-            .and_then(|metadata| topic::partitions_in(&metadata, topic))
+            .and_then(|metadata| topic::partitions_in(&metadata, topic));
+        self.release(producer);
+        outcome
             .map(|_| ())
             .map_err(|e| LogError::Unavailable(format!("{}: {e}", self.describe())))
     }
@@ -262,11 +336,11 @@ impl Drop for KafkaLog {
     /// went away) a moment to reach the broker; their outcome no longer
     /// matters to anyone, so a short bound is enough.
     fn drop(&mut self) {
-        let producer = self
+        let slot = self
             .producer
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
-        let _ = producer.flush(Timeout::After(Duration::from_secs(1)));
+        let _ = slot.producer.flush(Timeout::After(Duration::from_secs(1)));
     }
 }
 

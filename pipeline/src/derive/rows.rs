@@ -9,7 +9,7 @@ use revstream_schemas::{Currency, Email, EventId, ObjectId, SourceName};
 use serde::Serialize;
 
 /// `subscriptions`: the latest state of each (source, subscription id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct SubscriptionRow {
     pub source: SourceName,
     pub subscription_id: ObjectId,
@@ -65,7 +65,7 @@ impl MovementKind {
 }
 
 /// `mrr_movements`: one row per change of a customer's MRR in one currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct MovementRow {
     /// Tenant-local date of `occurred_at`.
     pub day: NaiveDate,
@@ -124,7 +124,7 @@ impl Attendance {
 }
 
 /// `calls`: the latest state of each call id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct CallRow {
     pub call_id: ObjectId,
     /// Source of the latest booking, else of the call's first event.
@@ -170,7 +170,7 @@ impl PaymentStatus {
 }
 
 /// `payments`: one row per (source, payment id), with refunds and attribution.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct PaymentRow {
     pub source: SourceName,
     pub payment_id: ObjectId,
@@ -195,7 +195,7 @@ pub struct PaymentRow {
 }
 
 /// Extra table `refunds`: one row per (source, refund id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct RefundRow {
     pub source: SourceName,
     pub refund_id: ObjectId,
@@ -208,7 +208,7 @@ pub struct RefundRow {
 }
 
 /// `customers`: one row per (source, customer id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct CustomerRow {
     /// The email when known (joins sources), else `source:customer_id`.
     pub identity: String,
@@ -223,7 +223,7 @@ pub struct CustomerRow {
 /// `metrics_daily`: additive counters per tenant-local day and currency.
 /// Money counters are on rows with a currency; call counters on rows with
 /// `currency: None`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct DailyRow {
     pub day: NaiveDate,
     pub currency: Option<Currency>,

@@ -24,6 +24,35 @@ pub(super) fn is_rejection(err: &KafkaError) -> bool {
     )
 }
 
+/// Whether the producer that saw `err` should be replaced before the next
+/// append: its idempotence state (producer id, epoch, sequence numbers) is
+/// refused by the cluster, or is about to be.
+///
+/// After a record times out, librdkafka bumps the producer epoch on its own
+/// (KIP-360) and uses it once the cluster is back. Apache Kafka accepts
+/// that; tansu 0.6 does not: its SQLite storage has no row for the bumped
+/// epoch, fails the request (a panic inside the broker, answered
+/// UNKNOWN_SERVER_ERROR) and after that acknowledged nothing from us, not
+/// even from a fresh producer; its memory storage answers PRODUCER_FENCED.
+/// So a producer is replaced as soon as its records time out, before the
+/// bumped epoch is ever sent, and when the cluster refuses its state. A
+/// fresh producer starts with a new producer id; the cost is a reconnect.
+pub(super) fn spoils_producer(err: &KafkaError) -> bool {
+    matches!(
+        err.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageTimedOut
+                | RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::Unknown
+                | RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::InvalidProducerIdMapping
+                | RDKafkaErrorCode::ProducerFenced
+        )
+    )
+}
+
 /// One record that did not become durable.
 #[derive(Debug)]
 struct Failure {
@@ -41,6 +70,8 @@ pub(super) struct BatchFailures {
     failed: usize,
     first_unavailable: Option<Failure>,
     first_rejected: Option<Failure>,
+    /// Some failure means the producer should be replaced.
+    producer_spoiled: bool,
 }
 
 impl BatchFailures {
@@ -50,6 +81,7 @@ impl BatchFailures {
             failed: 0,
             first_unavailable: None,
             first_rejected: None,
+            producer_spoiled: false,
         }
     }
 
@@ -57,15 +89,24 @@ impl BatchFailures {
         self.failed == 0
     }
 
+    /// Whether the next append should use a fresh producer (see
+    /// [`spoils_producer`]).
+    pub(super) fn producer_spoiled(&self) -> bool {
+        self.producer_spoiled
+    }
+
     /// Records a failure of record `index` reported by librdkafka.
     pub(super) fn kafka(&mut self, index: usize, tenant: &str, size: usize, err: &KafkaError) {
         let rejected = is_rejection(err);
+        self.producer_spoiled |= spoils_producer(err);
         self.add(index, tenant, size, describe(err), rejected);
     }
 
     /// Records a failure that is not a librdkafka error (no delivery report
-    /// in time, producer gone): always worth a retry.
+    /// in time, producer gone): worth a retry, with a fresh producer since
+    /// this one is not keeping its promises.
     pub(super) fn other(&mut self, index: usize, tenant: &str, size: usize, error: String) {
+        self.producer_spoiled = true;
         self.add(index, tenant, size, error, false);
     }
 
@@ -100,6 +141,7 @@ impl BatchFailures {
             failed,
             first_unavailable,
             first_rejected,
+            producer_spoiled: _,
         } = self;
         if let Some(r) = first_rejected {
             let mut message = format!(
@@ -169,6 +211,28 @@ mod tests {
         )));
         assert!(!is_rejection(&production(RDKafkaErrorCode::AllBrokersDown)));
         assert!(!is_rejection(&production(RDKafkaErrorCode::QueueFull)));
+    }
+
+    #[test]
+    fn timeouts_and_producer_state_errors_spoil_the_producer_and_rejections_do_not() {
+        for code in [
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::Fatal,
+            RDKafkaErrorCode::Unknown,
+            RDKafkaErrorCode::ProducerFenced,
+        ] {
+            let mut f = BatchFailures::new(1);
+            f.kafka(0, "acme", 1, &production(code));
+            assert!(f.producer_spoiled(), "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::MessageSizeTooLarge,
+            RDKafkaErrorCode::QueueFull,
+        ] {
+            let mut f = BatchFailures::new(1);
+            f.kafka(0, "acme", 1, &production(code));
+            assert!(!f.producer_spoiled(), "{code:?}");
+        }
     }
 
     #[test]

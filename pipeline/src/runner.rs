@@ -1,0 +1,325 @@
+//! The pipeline loop: read a batch, keep the new distinct events, derive
+//! the touched tenants, commit tables and offsets together, repeat.
+//!
+//! ```text
+//!  start: offsets ← events table txn · state ← events of our partitions · seek
+//!  cycle: batch ← log · new events → state · derive(touched) · commit(rewrites, events, offsets)
+//! ```
+//!
+//! A failed commit is retried with backoff, reading nothing new meanwhile:
+//! the pipeline pauses while storage is down and resumes where it was.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use revstream_ingest::log::LogEnvelope;
+use revstream_schemas::{CanonicalEvent, TableName, TenantId};
+use tokio::sync::watch;
+
+use crate::batches::{EventRow, derived_batches, events_batch};
+use crate::settings::SettingsSource;
+use crate::source::{LogSource, SourceError};
+use crate::state::State;
+use crate::store::{Commit, StoreError, TableRewrite, TableStore};
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Most records read and committed in one cycle.
+    pub max_batch: usize,
+    /// Longest wait for the first record of a cycle.
+    pub max_wait: Duration,
+    /// Longest pause between commit retries while storage is down.
+    pub max_backoff: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 100_000,
+            max_wait: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counters for `/metrics` and benches.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    pub records_read: AtomicU64,
+    pub events_committed: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub undecodable: AtomicU64,
+    pub commits: AtomicU64,
+    pub commit_failures: AtomicU64,
+    pub last_commit_micros: AtomicU64,
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    pub records: usize,
+    pub new_events: usize,
+    pub tenants: usize,
+    pub committed: bool,
+}
+
+pub struct Pipeline<S: LogSource> {
+    source: S,
+    store: Arc<TableStore>,
+    settings: Arc<dyn SettingsSource>,
+    config: PipelineConfig,
+    state: State,
+    /// Tenants to derive on the next cycle even without new events: after a
+    /// restart the derived tables may lag the events table.
+    dirty: BTreeSet<TenantId>,
+    stats: Arc<PipelineStats>,
+    committed: watch::Sender<u64>,
+}
+
+impl<S: LogSource> std::fmt::Debug for Pipeline<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("log", &self.source.log_id())
+            .field("tenants", &self.state.tenants.len())
+            .finish()
+    }
+}
+
+/// One new event of this cycle, with what the events table needs.
+struct Fresh {
+    tenant: TenantId,
+    event: CanonicalEvent,
+    partition: u32,
+    offset: u64,
+}
+
+impl<S: LogSource> Pipeline<S> {
+    /// Positions the source at the committed offsets and rebuilds the state
+    /// of its partitions from the events table.
+    pub async fn start(
+        mut source: S,
+        store: Arc<TableStore>,
+        settings: Arc<dyn SettingsSource>,
+        config: PipelineConfig,
+    ) -> Result<Self, PipelineError> {
+        let partitions = source.partitions();
+        let count = partitions.iter().max().map_or(0, |p| p + 1);
+        let offsets = store.committed_offsets(count).await?;
+        source.seek(&offsets);
+        let mut state = State::default();
+        let mut dirty = BTreeSet::new();
+        let stored = store.load_events(&partitions).await?;
+        let loaded = stored.len();
+        for e in stored {
+            dirty.insert(e.tenant.clone());
+            state.insert(&e.tenant, e.event);
+        }
+        tracing::info!(
+            log = %source.log_id(),
+            partitions = partitions.len(),
+            events = loaded,
+            tenants = state.tenants.len(),
+            ?offsets,
+            "pipeline state restored"
+        );
+        Ok(Self {
+            source,
+            store,
+            settings,
+            config,
+            state,
+            dirty,
+            stats: Arc::new(PipelineStats::default()),
+            committed: watch::channel(0).0,
+        })
+    }
+
+    pub fn stats(&self) -> Arc<PipelineStats> {
+        self.stats.clone()
+    }
+
+    /// Ticks once per successful commit; the query side uses it to know
+    /// when tables changed.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+
+    /// Cycles until `stop` is set. A cycle in progress finishes (its commit
+    /// lands) before the loop returns: shutdown never leaves half a cycle.
+    pub async fn run(mut self, stop: Arc<AtomicBool>) -> Result<(), PipelineError> {
+        while !stop.load(Ordering::Relaxed) {
+            self.cycle(&stop).await?;
+        }
+        tracing::info!("pipeline stopped");
+        Ok(())
+    }
+
+    /// Reads one batch and commits what it changed.
+    pub async fn cycle(&mut self, stop: &AtomicBool) -> Result<CycleReport, PipelineError> {
+        let records = self
+            .source
+            .next_batch(self.config.max_batch, self.config.max_wait)
+            .await?;
+        if records.is_empty() && self.dirty.is_empty() {
+            return Ok(CycleReport::default());
+        }
+        self.stats
+            .records_read
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+
+        let mut offsets: BTreeMap<u32, i64> = BTreeMap::new();
+        let mut fresh = Vec::new();
+        let mut touched: BTreeSet<TenantId> = std::mem::take(&mut self.dirty);
+        for record in &records {
+            let next = i64::try_from(record.offset + 1).unwrap_or(i64::MAX);
+            offsets
+                .entry(record.partition)
+                .and_modify(|o| *o = (*o).max(next))
+                .or_insert(next);
+            let envelope = match LogEnvelope::from_payload(&record.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    // Ingest writes only validated envelopes; this is damage
+                    // or a foreign producer. Skip it loudly, keep going.
+                    self.stats.undecodable.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(partition = record.partition, offset = record.offset, error = %e, "undecodable log record skipped");
+                    continue;
+                }
+            };
+            if self.state.insert(&envelope.tenant, envelope.event.clone()) {
+                touched.insert(envelope.tenant.clone());
+                fresh.push(Fresh {
+                    tenant: envelope.tenant,
+                    event: envelope.event,
+                    partition: record.partition,
+                    offset: record.offset,
+                });
+            } else {
+                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+
+        let commit = self.build_commit(&touched, &fresh, offsets).await?;
+        self.commit_with_retry(commit, &touched, stop).await?;
+        self.stats
+            .events_committed
+            .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        Ok(CycleReport {
+            records: records.len(),
+            new_events: fresh.len(),
+            tenants: touched.len(),
+            committed: true,
+        })
+    }
+
+    async fn build_commit(
+        &mut self,
+        touched: &BTreeSet<TenantId>,
+        fresh: &[Fresh],
+        offsets: BTreeMap<u32, i64>,
+    ) -> Result<Commit, PipelineError> {
+        let mut rewrites: BTreeMap<TableName, TableRewrite> = BTreeMap::new();
+        let mut timezones = std::collections::HashMap::new();
+        for tenant in touched {
+            let settings = self.settings.settings(tenant).await;
+            timezones.insert(tenant.clone(), settings.timezone);
+            let Some(tenant_state) = self.state.tenants.get_mut(tenant) else {
+                continue;
+            };
+            let (derived, changed) = tenant_state.derive_changes(&settings);
+            if changed.is_empty() {
+                continue;
+            }
+            let changed: HashSet<TableName> = changed.into_iter().collect();
+            let batches =
+                derived_batches(tenant, &derived).map_err(|source| StoreError::Arrow {
+                    table: TableName::MetricsDaily,
+                    source,
+                })?;
+            for (table, batch) in batches.into_iter().filter(|(t, _)| changed.contains(t)) {
+                let rewrite = rewrites.entry(table).or_insert_with(|| TableRewrite {
+                    table,
+                    tenants: Vec::new(),
+                    batches: Vec::new(),
+                });
+                rewrite.tenants.push(tenant.clone());
+                if batch.num_rows() > 0 {
+                    rewrite.batches.push(batch);
+                }
+            }
+        }
+        let events: Vec<RecordBatch> = if fresh.is_empty() {
+            Vec::new()
+        } else {
+            let rows: Vec<EventRow<'_>> = fresh
+                .iter()
+                .map(|f| EventRow {
+                    tenant: &f.tenant,
+                    timezone: timezones.get(&f.tenant).copied().unwrap_or(chrono_tz::UTC),
+                    event: &f.event,
+                    log_partition: f.partition as i32,
+                    log_offset: f.offset as i64,
+                })
+                .collect();
+            vec![events_batch(&rows).map_err(|source| StoreError::Arrow {
+                table: TableName::Events,
+                source,
+            })?]
+        };
+        Ok(Commit {
+            rewrites: rewrites.into_values().collect(),
+            events,
+            offsets: offsets.into_iter().collect(),
+        })
+    }
+
+    async fn commit_with_retry(
+        &mut self,
+        commit: Commit,
+        touched: &BTreeSet<TenantId>,
+        stop: &AtomicBool,
+    ) -> Result<(), PipelineError> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            match self.store.commit(commit.clone()).await {
+                Ok(()) => {
+                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    self.stats
+                        .last_commit_micros
+                        .store(micros, Ordering::Relaxed);
+                    self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                    self.committed.send_modify(|n| *n += 1);
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                    if stop.load(Ordering::Relaxed) {
+                        // Nothing was acknowledged from this cycle; the log
+                        // still holds it for the next start.
+                        for t in touched {
+                            if let Some(s) = self.state.tenants.get_mut(t) {
+                                s.invalidate();
+                            }
+                        }
+                        return Err(e.into());
+                    }
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "table commit failed; pausing");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Per-tenant settings the metrics depend on (timezone, churn recognition),
+//! read from the tenant registry and cached.
+
+use std::collections::HashMap;
+
+use revstream_registry::{ChurnRecognition, Registry};
+use revstream_schemas::TenantId;
+use tokio::sync::Mutex;
+
+use crate::derive::{ChurnSetting, TenantSettings};
+
+/// Where settings come from. Tests can use [`FixedSettings`].
+#[async_trait::async_trait]
+pub trait SettingsSource: Send + Sync {
+    async fn settings(&self, tenant: &TenantId) -> TenantSettings;
+}
+
+/// The same settings for every tenant.
+#[derive(Debug, Clone, Default)]
+pub struct FixedSettings(pub TenantSettings);
+
+#[async_trait::async_trait]
+impl SettingsSource for FixedSettings {
+    async fn settings(&self, _: &TenantId) -> TenantSettings {
+        self.0.clone()
+    }
+}
+
+/// Settings from the registry, cached for the life of the process: a
+/// timezone change is rare and applies from the next restart (documented).
+#[derive(Debug)]
+pub struct RegistrySettings {
+    registry: Registry,
+    cache: Mutex<HashMap<TenantId, TenantSettings>>,
+}
+
+impl RegistrySettings {
+    pub fn new(registry: Registry) -> Self {
+        Self {
+            registry,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SettingsSource for RegistrySettings {
+    async fn settings(&self, tenant: &TenantId) -> TenantSettings {
+        if let Some(s) = self.cache.lock().await.get(tenant) {
+            return s.clone();
+        }
+        let settings = match self.registry.tenant(tenant.as_str()).await {
+            Ok(t) => TenantSettings {
+                timezone: t.timezone,
+                churn: match t.churn_recognition {
+                    ChurnRecognition::AtPeriodEnd => ChurnSetting::AtPeriodEnd,
+                    ChurnRecognition::AtRequest => ChurnSetting::AtRequest,
+                },
+            },
+            Err(e) => {
+                // Events of a tenant the registry does not know (deleted, or a
+                // registry outage) still count, in UTC with default churn.
+                tracing::warn!(%tenant, error = %e, "tenant settings unavailable; using defaults");
+                return TenantSettings::default();
+            }
+        };
+        self.cache
+            .lock()
+            .await
+            .insert(tenant.clone(), settings.clone());
+        settings
+    }
+}

@@ -1,0 +1,209 @@
+//! The tables on disk: one Delta table per [`TableName`], partitioned by
+//! `tenant_id`, under one root (a local directory or an object store URL).
+//!
+//! ```text
+//!  <root>/events/_delta_log/…          append-only; each commit carries the consumed log offsets
+//!  <root>/events/tenant_id=acme/*.parquet
+//!  <root>/subscriptions/…              derived: a tenant's partition is rewritten when its rows change
+//!  …
+//! ```
+//!
+//! A commit writes the derived tables of the touched tenants first
+//! (overwrite of exactly those tenants' partitions), then appends the new
+//! events together with the offsets (Delta `txn` actions, one app id per log
+//! partition). If the process dies in between, the derived tables are ahead
+//! of `events`; the restarted pipeline re-reads from the committed offsets,
+//! derives the same rows from the same set of events and overwrites them
+//! again — a deterministic function applied twice gives the same tables.
+
+mod open;
+
+pub use open::table_root;
+mod reload;
+
+use std::collections::HashMap;
+
+use arrow::array::RecordBatch;
+use deltalake::DeltaTable;
+use deltalake::datafusion::prelude::{col, lit};
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use revstream_schemas::{TableName, TenantId};
+use tokio::sync::Mutex;
+
+pub use reload::StoredEvent;
+
+/// Why the table store failed. Every variant is an outage of the storage,
+/// not bad input: the pipeline pauses and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("delta table {table}: {source}")]
+    Delta {
+        table: TableName,
+        #[source]
+        source: deltalake::DeltaTableError,
+    },
+    #[error("building rows for {table}: {source}")]
+    Arrow {
+        table: TableName,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("reading {table}: {message}")]
+    Read { table: TableName, message: String },
+    #[error("table location {0:?} is not a valid URL or directory")]
+    Location(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The rows of one table to write for a set of tenants.
+#[derive(Debug, Clone)]
+pub struct TableRewrite {
+    pub table: TableName,
+    /// Tenants whose partition is replaced; a tenant listed here with no
+    /// rows in `batches` ends up with an empty partition.
+    pub tenants: Vec<TenantId>,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Everything one pipeline cycle commits.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    pub rewrites: Vec<TableRewrite>,
+    /// New rows of the `events` table.
+    pub events: Vec<RecordBatch>,
+    /// (log partition, next offset to read) for every partition consumed.
+    pub offsets: Vec<(u32, i64)>,
+}
+
+/// The Delta tables, opened once and kept at their latest version.
+#[derive(Debug)]
+pub struct TableStore {
+    /// Identifies the log the offsets belong to ("local", or the topic).
+    log_id: String,
+    tables: Mutex<HashMap<TableName, DeltaTable>>,
+}
+
+impl TableStore {
+    /// The application id of a log partition in Delta `txn` actions.
+    fn app_id(&self, partition: u32) -> String {
+        format!("revstream-pipeline/{}/{partition}", self.log_id)
+    }
+
+    /// Next offset to read per log partition, as last committed.
+    pub async fn committed_offsets(&self, partitions: u32) -> Result<HashMap<u32, i64>> {
+        let tables = self.tables.lock().await;
+        let events = tables.get(&TableName::Events).ok_or(StoreError::Read {
+            table: TableName::Events,
+            message: "not open".into(),
+        })?;
+        let snapshot = events.snapshot().map_err(|source| StoreError::Delta {
+            table: TableName::Events,
+            source,
+        })?;
+        let mut out = HashMap::new();
+        for p in 0..partitions {
+            let version = snapshot
+                .transaction_version(events.log_store().as_ref(), self.app_id(p))
+                .await
+                .map_err(|source| StoreError::Delta {
+                    table: TableName::Events,
+                    source,
+                })?;
+            if let Some(v) = version {
+                out.insert(p, v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes one cycle's rows. Derived tables first, `events` with the
+    /// offsets last (see the module docs for why this order is safe).
+    pub async fn commit(&self, commit: Commit) -> Result<()> {
+        let mut tables = self.tables.lock().await;
+        for rewrite in commit.rewrites {
+            if rewrite.tenants.is_empty() {
+                continue;
+            }
+            let table = rewrite.table;
+            let current = current(&tables, table)?;
+            let batches = if rewrite.batches.is_empty() {
+                vec![RecordBatch::new_empty(table.schema())]
+            } else {
+                rewrite.batches
+            };
+            let tenants = rewrite.tenants.iter().map(|t| lit(t.as_str())).collect();
+            let written = current
+                .write(batches)
+                .with_save_mode(SaveMode::Overwrite)
+                .with_replace_where(
+                    col(revstream_schemas::tables::TENANT_COLUMN).in_list(tenants, false),
+                )
+                .await;
+            put(&mut tables, table, written).await?;
+        }
+
+        let txns = commit
+            .offsets
+            .iter()
+            .map(|&(p, next)| Transaction::new(self.app_id(p), next))
+            .collect();
+        let current = current(&tables, TableName::Events)?;
+        let batches = if commit.events.is_empty() {
+            vec![RecordBatch::new_empty(TableName::Events.schema())]
+        } else {
+            commit.events
+        };
+        let written = current
+            .write(batches)
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(CommitProperties::default().with_application_transactions(txns))
+            .await;
+        put(&mut tables, TableName::Events, written).await
+    }
+
+    /// The latest version of a table, for readers that want to know whether
+    /// anything changed.
+    pub async fn version(&self, table: TableName) -> Option<u64> {
+        self.tables
+            .lock()
+            .await
+            .get(&table)
+            .and_then(DeltaTable::version)
+    }
+}
+
+/// A handle to a table for a consuming operation (cheap: the state is
+/// shared); the map keeps the old one until the operation succeeds.
+fn current(tables: &HashMap<TableName, DeltaTable>, table: TableName) -> Result<DeltaTable> {
+    tables.get(&table).cloned().ok_or(StoreError::Read {
+        table,
+        message: "not open".into(),
+    })
+}
+
+/// Keeps the new version after a successful write. After a failed one the
+/// old handle is refreshed from storage (another writer, or a partial
+/// failure, may have moved the table on) so the retry starts from the truth.
+async fn put(
+    tables: &mut HashMap<TableName, DeltaTable>,
+    table: TableName,
+    written: Result<DeltaTable, deltalake::DeltaTableError>,
+) -> Result<()> {
+    match written {
+        Ok(t) => {
+            tables.insert(table, t);
+            Ok(())
+        }
+        Err(source) => {
+            if let Some(t) = tables.get_mut(&table) {
+                if let Err(e) = t.update_state().await {
+                    tracing::warn!(%table, error = %e, "refreshing a table after a failed write");
+                }
+            }
+            Err(StoreError::Delta { table, source })
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Opening the table root and creating missing tables.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use deltalake::DeltaTable;
+use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use revstream_schemas::TableName;
+use revstream_schemas::tables::TENANT_COLUMN;
+use tokio::sync::Mutex;
+use url::Url;
+
+use super::{Result, StoreError, TableStore};
+
+/// `file:///abs/dir/` for a directory (created if missing), or any URL
+/// delta-rs understands. Always ends with `/` so table names join under it.
+pub fn table_root(location: &str) -> Result<Url> {
+    let url = if location.contains("://") {
+        Url::parse(location).map_err(|_| StoreError::Location(location.to_owned()))?
+    } else {
+        let path = Path::new(location);
+        std::fs::create_dir_all(path).map_err(|_| StoreError::Location(location.to_owned()))?;
+        let abs =
+            std::fs::canonicalize(path).map_err(|_| StoreError::Location(location.to_owned()))?;
+        Url::from_directory_path(abs).map_err(|()| StoreError::Location(location.to_owned()))?
+    };
+    if url.path().ends_with('/') {
+        Ok(url)
+    } else {
+        Url::parse(&format!("{url}/")).map_err(|_| StoreError::Location(location.to_owned()))
+    }
+}
+
+impl TableStore {
+    /// Opens every table under `root`, creating the missing ones.
+    pub async fn open(root: &Url, log_id: &str) -> Result<Self> {
+        let mut tables = HashMap::new();
+        for table in TableName::ALL {
+            tables.insert(table, open_or_create(root, table).await?);
+        }
+        Ok(Self {
+            log_id: log_id.to_owned(),
+            tables: Mutex::new(tables),
+        })
+    }
+}
+
+pub(crate) fn table_url(root: &Url, table: TableName) -> Result<Url> {
+    root.join(&format!("{}/", table.as_str()))
+        .map_err(|_| StoreError::Location(root.to_string()))
+}
+
+async fn open_or_create(root: &Url, table: TableName) -> Result<DeltaTable> {
+    let delta = |source| StoreError::Delta { table, source };
+    let url = table_url(root, table)?;
+    if url.scheme() == "file" {
+        if let Ok(path) = url.to_file_path() {
+            std::fs::create_dir_all(&path).map_err(|_| StoreError::Location(url.to_string()))?;
+        }
+    }
+    let existing = DeltaTable::try_from_url(url).await.map_err(delta)?;
+    if existing.version().is_some() {
+        return Ok(existing);
+    }
+    let schema: StructType =
+        table
+            .schema()
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| StoreError::Read {
+                table,
+                message: format!("schema conversion: {e}"),
+            })?;
+    let created = existing
+        .create()
+        .with_table_name(table.as_str())
+        .with_columns(schema.fields().cloned())
+        .with_partition_columns([TENANT_COLUMN])
+        .await;
+    match created {
+        Ok(t) => Ok(t),
+        // Another process created it first: open theirs.
+        Err(_) => {
+            let again = DeltaTable::try_from_url(table_url(root, table)?)
+                .await
+                .map_err(delta)?;
+            if again.version().is_some() {
+                Ok(again)
+            } else {
+                Err(StoreError::Read {
+                    table,
+                    message: "could not create the table".into(),
+                })
+            }
+        }
+    }
+}
