@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::registry_args::RegistryArgs;
-use crate::role_args::{HttpArgs, IngestArgs, KafkaArgs, LocalLogArgs};
+use crate::role_args::{HttpArgs, IngestArgs, KafkaArgs, LocalLogArgs, TableArgs};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -16,6 +16,8 @@ pub(crate) struct ServeArgs {
     pub(crate) kafka: KafkaArgs,
     #[command(flatten)]
     pub(crate) local_log: LocalLogArgs,
+    #[command(flatten)]
+    pub(crate) tables: TableArgs,
     #[command(flatten)]
     pub(crate) ingest: IngestArgs,
 }

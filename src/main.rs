@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod pipeline_task;
 mod registry_args;
 mod role_args;
 mod shutdown;
@@ -28,8 +29,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 fn init_tracing(format: cli::LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("REVSTREAM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The table libraries log every scan at info; keep their warnings only.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REVSTREAM_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,buoyant_kernel=warn,delta_kernel=warn,deltalake=warn,deltalake_core=warn,datafusion=warn")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -56,6 +56,19 @@ pub(crate) struct KafkaArgs {
 }
 
 impl KafkaArgs {
+    pub(crate) fn source_config(
+        &self,
+        brokers: &str,
+        group: &str,
+    ) -> revstream_pipeline::source::kafka::KafkaSourceConfig {
+        revstream_pipeline::source::kafka::KafkaSourceConfig {
+            brokers: brokers.to_owned(),
+            topic: self.kafka_topic.clone(),
+            group_id: group.to_owned(),
+            extra: Vec::new(),
+        }
+    }
+
     pub(crate) async fn connect(&self, brokers: &str) -> anyhow::Result<Arc<dyn EventLog>> {
         let mut config = KafkaConfig::new(brokers);
         config.topic = self.kafka_topic.clone();
@@ -77,7 +90,7 @@ pub(crate) struct LocalLogArgs {
 }
 
 impl LocalLogArgs {
-    pub(crate) fn open(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn EventLog>> {
+    pub(crate) fn open(&self, data_dir: &Path) -> anyhow::Result<Arc<LocalLog>> {
         let dir = data_dir.join("log");
         let log = LocalLog::open(&dir, self.log_partitions, LocalLogOptions::default())
             .with_context(|| format!("opening the local event log at {}", dir.display()))?;
@@ -119,6 +132,46 @@ impl IngestArgs {
             rate_per_sec: self.rate_limit,
             rate_burst: self.rate_burst,
             ..IngestConfig::default()
+        }
+    }
+}
+
+/// Where the tables live and how the pipeline batches.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TableArgs {
+    /// Table location: a directory, or a URL delta-rs understands. `serve`
+    /// defaults to `<data-dir>/tables`.
+    #[arg(long, env = "REVSTREAM_TABLE_URI")]
+    pub(crate) table_uri: Option<String>,
+
+    /// Most events the pipeline reads and commits in one cycle.
+    #[arg(long, env = "REVSTREAM_PIPELINE_MAX_BATCH", default_value_t = 100_000)]
+    pub(crate) pipeline_max_batch: usize,
+
+    /// Consumer group of the pipeline processes (Kafka only).
+    #[arg(
+        long,
+        env = "REVSTREAM_KAFKA_GROUP",
+        default_value = "revstream-pipeline"
+    )]
+    pub(crate) kafka_group: String,
+}
+
+impl TableArgs {
+    /// The table root: `--table-uri`, else `<data-dir>/tables`.
+    pub(crate) fn root(&self, data_dir: &Path) -> anyhow::Result<url::Url> {
+        let location = match &self.table_uri {
+            Some(uri) => uri.clone(),
+            None => data_dir.join("tables").display().to_string(),
+        };
+        revstream_pipeline::table_root(&location)
+            .with_context(|| format!("table location {location}"))
+    }
+
+    pub(crate) fn pipeline_config(&self) -> revstream_pipeline::PipelineConfig {
+        revstream_pipeline::PipelineConfig {
+            max_batch: self.pipeline_max_batch,
+            ..revstream_pipeline::PipelineConfig::default()
         }
     }
 }

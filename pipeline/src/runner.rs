@@ -2,14 +2,14 @@
 //! the touched tenants, commit tables and offsets together, repeat.
 //!
 //! ```text
-//!  start: offsets ← events table txn · state ← events of our partitions · seek
+//!  assign: offsets ← events table txn · state ← events of those partitions · seek
 //!  cycle: batch ← log · new events → state · derive(touched) · commit(rewrites, events, offsets)
 //! ```
 //!
 //! A failed commit is retried with backoff, reading nothing new meanwhile:
 //! the pipeline pauses while storage is down and resumes where it was.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -68,6 +68,8 @@ pub struct PipelineStats {
 /// What one cycle did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CycleReport {
+    /// Whether partitions were taken over in this cycle.
+    pub assigned: bool,
     pub records: usize,
     pub new_events: usize,
     pub tenants: usize,
@@ -80,6 +82,8 @@ pub struct Pipeline<S: LogSource> {
     settings: Arc<dyn SettingsSource>,
     config: PipelineConfig,
     state: State,
+    /// The log partition each tenant's events come from (keyed by tenant).
+    partition_of: HashMap<TenantId, u32>,
     /// Tenants to derive on the next cycle even without new events: after a
     /// restart the derived tables may lag the events table.
     dirty: BTreeSet<TenantId>,
@@ -105,44 +109,72 @@ struct Fresh {
 }
 
 impl<S: LogSource> Pipeline<S> {
-    /// Positions the source at the committed offsets and rebuilds the state
-    /// of its partitions from the events table.
-    pub async fn start(
-        mut source: S,
+    /// A pipeline over `source`. State is loaded per partition as the source
+    /// reports ownership (all of them at once for the local log; whatever the
+    /// consumer group assigns for Kafka).
+    pub fn new(
+        source: S,
         store: Arc<TableStore>,
         settings: Arc<dyn SettingsSource>,
         config: PipelineConfig,
-    ) -> Result<Self, PipelineError> {
-        let partitions = source.partitions();
-        let count = partitions.iter().max().map_or(0, |p| p + 1);
-        let offsets = store.committed_offsets(count).await?;
-        source.seek(&offsets);
-        let mut state = State::default();
-        let mut dirty = BTreeSet::new();
-        let stored = store.load_events(&partitions).await?;
-        let loaded = stored.len();
-        for e in stored {
-            dirty.insert(e.tenant.clone());
-            state.insert(&e.tenant, e.event);
-        }
-        tracing::info!(
-            log = %source.log_id(),
-            partitions = partitions.len(),
-            events = loaded,
-            tenants = state.tenants.len(),
-            ?offsets,
-            "pipeline state restored"
-        );
-        Ok(Self {
+    ) -> Self {
+        Self {
             source,
             store,
             settings,
             config,
-            state,
-            dirty,
+            state: State::default(),
+            partition_of: HashMap::new(),
+            dirty: BTreeSet::new(),
             stats: Arc::new(PipelineStats::default()),
             committed: watch::channel(0).0,
-        })
+        }
+    }
+
+    /// Takes over partitions: their committed positions and the state of
+    /// their tenants, read back from the events table.
+    async fn assign(&mut self, partitions: &[u32]) -> Result<(), PipelineError> {
+        let offsets = self
+            .store
+            .committed_offsets(self.source.partition_count())
+            .await?;
+        let positions: HashMap<u32, i64> = offsets
+            .into_iter()
+            .filter(|(p, _)| partitions.contains(p))
+            .collect();
+        self.source.seek(&positions);
+        let stored = self.store.load_events(partitions).await?;
+        let loaded = stored.len();
+        for e in stored {
+            self.partition_of.insert(e.tenant.clone(), e.log_partition);
+            self.dirty.insert(e.tenant.clone());
+            self.state.insert(&e.tenant, e.event);
+        }
+        tracing::info!(
+            log = %self.source.log_id(),
+            ?partitions,
+            ?positions,
+            events = loaded,
+            "partitions assigned; state restored"
+        );
+        Ok(())
+    }
+
+    /// Gives partitions up: their tenants' state goes (the next owner
+    /// rebuilds it from the tables).
+    fn revoke(&mut self, partitions: &[u32]) {
+        let gone: Vec<TenantId> = self
+            .partition_of
+            .iter()
+            .filter(|(_, p)| partitions.contains(p))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in &gone {
+            self.partition_of.remove(t);
+            self.state.tenants.remove(t);
+            self.dirty.remove(t);
+        }
+        tracing::info!(?partitions, tenants = gone.len(), "partitions revoked");
     }
 
     pub fn stats(&self) -> Arc<PipelineStats> {
@@ -167,12 +199,27 @@ impl<S: LogSource> Pipeline<S> {
 
     /// Reads one batch and commits what it changed.
     pub async fn cycle(&mut self, stop: &AtomicBool) -> Result<CycleReport, PipelineError> {
-        let records = self
+        let batch = self
             .source
             .next_batch(self.config.max_batch, self.config.max_wait)
             .await?;
+        if !batch.revoked.is_empty() {
+            self.revoke(&batch.revoked);
+        }
+        if !batch.assigned.is_empty() {
+            self.assign(&batch.assigned).await?;
+        }
+        let records: Vec<_> = batch
+            .records
+            .into_iter()
+            .filter(|r| !batch.revoked.contains(&r.partition))
+            .collect();
+        let assigned = !batch.assigned.is_empty();
         if records.is_empty() && self.dirty.is_empty() {
-            return Ok(CycleReport::default());
+            return Ok(CycleReport {
+                assigned,
+                ..CycleReport::default()
+            });
         }
         self.stats
             .records_read
@@ -197,6 +244,8 @@ impl<S: LogSource> Pipeline<S> {
                     continue;
                 }
             };
+            self.partition_of
+                .insert(envelope.tenant.clone(), record.partition);
             if self.state.insert(&envelope.tenant, envelope.event.clone()) {
                 touched.insert(envelope.tenant.clone());
                 fresh.push(Fresh {
@@ -211,11 +260,14 @@ impl<S: LogSource> Pipeline<S> {
         }
 
         let commit = self.build_commit(&touched, &fresh, offsets).await?;
+        let positions = commit.offsets.clone();
         self.commit_with_retry(commit, &touched, stop).await?;
+        self.source.committed(&positions).await;
         self.stats
             .events_committed
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);
         Ok(CycleReport {
+            assigned,
             records: records.len(),
             new_events: fresh.len(),
             tenants: touched.len(),
@@ -230,7 +282,7 @@ impl<S: LogSource> Pipeline<S> {
         offsets: BTreeMap<u32, i64>,
     ) -> Result<Commit, PipelineError> {
         let mut rewrites: BTreeMap<TableName, TableRewrite> = BTreeMap::new();
-        let mut timezones = std::collections::HashMap::new();
+        let mut timezones = HashMap::new();
         for tenant in touched {
             let settings = self.settings.settings(tenant).await;
             timezones.insert(tenant.clone(), settings.timezone);

@@ -63,14 +63,12 @@ struct Dirs {
 async fn pipeline(log: Arc<LocalLog>, tables: &Path) -> Pipeline<LocalSource> {
     let root = table_root(tables.to_str().unwrap()).unwrap();
     let store = Arc::new(TableStore::open(&root, "local").await.unwrap());
-    Pipeline::start(
+    Pipeline::new(
         LocalSource::new(log).unwrap(),
         store,
         Arc::new(FixedSettings::default()),
         PipelineConfig::default(),
     )
-    .await
-    .unwrap()
 }
 
 /// Cycles until a cycle reads nothing.
@@ -80,7 +78,7 @@ async fn drain(p: &mut Pipeline<LocalSource>) -> usize {
     loop {
         let report = p.cycle(&stop).await.unwrap();
         events += report.new_events;
-        if report.records == 0 && !report.committed {
+        if report.records == 0 && !report.committed && !report.assigned {
             return events;
         }
     }

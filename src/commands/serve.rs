@@ -3,14 +3,19 @@
 //! PostgreSQL when given. A real single-node deployment: durable and
 //! restartable.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use revstream_ingest::http::{IngestState, finish, router};
+use revstream_ingest::log::EventLog;
+use revstream_pipeline::source::kafka::KafkaSource;
+use revstream_pipeline::source::local::LocalSource;
 use revstream_registry::AdminToken;
 
 use super::output;
 use crate::cli::ServeArgs;
+use crate::pipeline_task::{self, PipelineHandle};
 use crate::shutdown::shutdown_signal;
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -21,9 +26,28 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir,
     )
     .context("loading the admin token")?;
-    let log = match &args.kafka.kafka {
-        Some(brokers) => args.kafka.connect(brokers).await?,
-        None => args.local_log.open(data_dir)?,
+    let root = args.tables.root(data_dir)?;
+    let config = args.tables.pipeline_config();
+    let (log, pipeline): (Arc<dyn EventLog>, PipelineHandle) = match &args.kafka.kafka {
+        Some(brokers) => {
+            let log = args.kafka.connect(brokers).await?;
+            let group = &args.tables.kafka_group;
+            let source = KafkaSource::connect(args.kafka.source_config(brokers, group))
+                .await
+                .context("joining the pipeline consumer group")?;
+            (
+                log,
+                pipeline_task::spawn(source, &root, registry.clone(), config).await?,
+            )
+        }
+        None => {
+            let log = args.local_log.open(data_dir)?;
+            let source = LocalSource::new(log.clone()).context("reading the local log")?;
+            (
+                log,
+                pipeline_task::spawn(source, &root, registry.clone(), config).await?,
+            )
+        }
     };
     let log_description = log.describe();
 
@@ -45,6 +69,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     output::note(format!("revstream listening on http://{addr}"));
     output::note(format!("  event log: {log_description}"));
     output::note(format!("  registry:  {}", args.registry.describe()));
+    output::note(format!("  tables:    {root}"));
     match &admin.file {
         Some(path) => output::note(format!("  admin token: in {}", path.display())),
         None => output::note("  admin token: from REVSTREAM_ADMIN_TOKEN"),
@@ -52,11 +77,14 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, log = %log_description, "serving");
 
     // Ordered shutdown: stop accepting, let in-flight requests finish (each
-    // answers only after its append is durable), then close the registry.
+    // answers only after its append is durable), let the pipeline finish
+    // and commit its cycle, then close the registry.
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server")?;
+    tracing::info!("HTTP drained; stopping the pipeline");
+    pipeline.stop().await?;
     registry.close().await;
     tracing::info!("stopped");
     Ok(())

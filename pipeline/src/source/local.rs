@@ -8,13 +8,15 @@ use std::time::Duration;
 use revstream_ingest::log::local::LocalLog;
 use tokio::sync::watch;
 
-use super::{LogSource, SourceError, SourceRecord};
+use super::{LogSource, SourceBatch, SourceError, SourceRecord};
 
 #[derive(Debug)]
 pub struct LocalSource {
     log: Arc<LocalLog>,
     positions: Vec<u64>,
     watermarks: Vec<watch::Receiver<u64>>,
+    /// One process owns the whole local log; reported on the first call.
+    announced: bool,
 }
 
 impl LocalSource {
@@ -27,6 +29,7 @@ impl LocalSource {
             positions: vec![0; n as usize],
             log,
             watermarks,
+            announced: false,
         })
     }
 
@@ -62,8 +65,8 @@ impl LogSource for LocalSource {
         "local".to_owned()
     }
 
-    fn partitions(&self) -> Vec<u32> {
-        (0..self.positions.len() as u32).collect()
+    fn partition_count(&self) -> u32 {
+        self.positions.len() as u32
     }
 
     fn seek(&mut self, positions: &HashMap<u32, i64>) {
@@ -74,21 +77,28 @@ impl LogSource for LocalSource {
         }
     }
 
-    async fn next_batch(
-        &mut self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<SourceRecord>, SourceError> {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<SourceBatch, SourceError> {
+        if !self.announced {
+            // Nothing is read before the pipeline has positioned us.
+            self.announced = true;
+            return Ok(SourceBatch {
+                assigned: (0..self.partition_count()).collect(),
+                ..SourceBatch::default()
+            });
+        }
         for w in &mut self.watermarks {
             w.mark_unchanged();
         }
-        let ready = self.read_available(max).await?;
-        if !ready.is_empty() {
-            return Ok(ready);
+        let mut records = self.read_available(max).await?;
+        if records.is_empty() && !self.watermarks.is_empty() {
+            // Nothing yet: sleep until any partition publishes, or the wait ends.
+            let changes = self.watermarks.iter_mut().map(|w| Box::pin(w.changed()));
+            let _ = tokio::time::timeout(wait, futures::future::select_all(changes)).await;
+            records = self.read_available(max).await?;
         }
-        // Nothing yet: sleep until any partition publishes, or the wait ends.
-        let changes = self.watermarks.iter_mut().map(|w| Box::pin(w.changed()));
-        let _ = tokio::time::timeout(wait, futures::future::select_all(changes)).await;
-        self.read_available(max).await
+        Ok(SourceBatch {
+            records,
+            ..SourceBatch::default()
+        })
     }
 }

@@ -2,6 +2,7 @@
 //! consumer group. Either way the pipeline, not the log, decides where to
 //! start: at the offsets committed with the tables.
 
+pub mod kafka;
 pub mod local;
 
 use std::collections::HashMap;
@@ -19,6 +20,20 @@ pub struct SourceRecord {
 #[error("event log: {0}")]
 pub struct SourceError(pub String);
 
+/// What one read returned: records, and changes of ownership that happened
+/// before them (a consumer-group rebalance, or the first call).
+#[derive(Debug, Clone, Default)]
+pub struct SourceBatch {
+    /// Partitions this reader now owns and has not reported before. The
+    /// pipeline loads their state and positions them ([`LogSource::seek`])
+    /// before any of their records is returned.
+    pub assigned: Vec<u32>,
+    /// Partitions taken away. Records of these partitions that are not yet
+    /// committed must be dropped: the new owner reads them again.
+    pub revoked: Vec<u32>,
+    pub records: Vec<SourceRecord>,
+}
+
 /// A reader of the event log.
 #[async_trait::async_trait]
 pub trait LogSource: Send {
@@ -26,17 +41,18 @@ pub trait LogSource: Send {
     /// applied to another.
     fn log_id(&self) -> String;
 
-    /// The partitions this reader owns.
-    fn partitions(&self) -> Vec<u32>;
+    /// The partition count of the log (not only the owned ones).
+    fn partition_count(&self) -> u32;
 
-    /// Where to continue in each partition (next offset to read); partitions
-    /// not named start at the beginning.
+    /// Continue these partitions at these offsets (next offset to read), as
+    /// committed with the tables. Sources whose own committed positions can
+    /// only lag the tables' (Kafka, committed after the tables) may ignore
+    /// it: re-read records are duplicates the pipeline drops.
     fn seek(&mut self, positions: &HashMap<u32, i64>);
 
     /// Up to `max` records, waiting at most `wait` for the first one.
-    async fn next_batch(
-        &mut self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<SourceRecord>, SourceError>;
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<SourceBatch, SourceError>;
+
+    /// Called after the tables committed these positions.
+    async fn committed(&mut self, _positions: &[(u32, i64)]) {}
 }

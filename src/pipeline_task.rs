@@ -1,0 +1,66 @@
+//! Running the pipeline as a background task of a role, and stopping it in
+//! order: the cycle in progress finishes and commits, then the task ends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use revstream_pipeline::settings::RegistrySettings;
+use revstream_pipeline::source::LogSource;
+use revstream_pipeline::{Pipeline, PipelineConfig, PipelineStats, TableStore};
+use revstream_registry::Registry;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub(crate) struct PipelineHandle {
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<Result<(), revstream_pipeline::PipelineError>>,
+    pub(crate) commits: watch::Receiver<u64>,
+    pub(crate) stats: Arc<PipelineStats>,
+}
+
+impl std::fmt::Debug for PipelineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineHandle").finish_non_exhaustive()
+    }
+}
+
+/// Starts a pipeline over `source` writing under `root`.
+pub(crate) async fn spawn<S: LogSource + 'static>(
+    source: S,
+    root: &url::Url,
+    registry: Registry,
+    config: PipelineConfig,
+) -> anyhow::Result<PipelineHandle> {
+    let log_id = source.log_id();
+    let store = TableStore::open(root, &log_id)
+        .await
+        .with_context(|| format!("opening the tables at {root}"))?;
+    let pipeline = Pipeline::new(
+        source,
+        Arc::new(store),
+        Arc::new(RegistrySettings::new(registry)),
+        config,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = pipeline.commits();
+    let stats = pipeline.stats();
+    let task = tokio::spawn(pipeline.run(stop.clone()));
+    Ok(PipelineHandle {
+        stop,
+        task,
+        commits,
+        stats,
+    })
+}
+
+impl PipelineHandle {
+    /// Asks the loop to stop after its current cycle and waits for it.
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.task.await {
+            Ok(result) => result.context("pipeline"),
+            Err(e) => Err(anyhow::anyhow!("pipeline task failed: {e}")),
+        }
+    }
+}
