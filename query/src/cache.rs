@@ -1,0 +1,220 @@
+//! A bounded result cache keyed by (tenant, normalized request, table
+//! versions).
+//!
+//! The versions of every table are part of the key, so an entry is never
+//! stale: a pipeline commit changes a version and the next request misses.
+//! Entries of old versions are never read again and age out. Bounded by
+//! total bytes and entry count, least recently used evicted first. Results
+//! of queries with non-deterministic functions (`now()`, `random()`) are
+//! not stored.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use revstream_schemas::TenantId;
+
+use crate::engine::QueryOutput;
+use crate::tables::TableVersions;
+
+/// What a cached answer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CacheKind {
+    Sql,
+    Metrics,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub tenant: TenantId,
+    pub kind: CacheKind,
+    /// The request in a canonical text form (see the callers).
+    pub request: String,
+    pub versions: TableVersions,
+}
+
+#[derive(Debug, Clone)]
+pub enum Cached {
+    Sql(Arc<QueryOutput>),
+    Metrics(Arc<serde_json::Value>),
+}
+
+/// Hit and miss counters, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+}
+
+pub struct ResultCache {
+    max_bytes: usize,
+    max_entries: usize,
+    inner: Mutex<Lru>,
+    stats: CacheStats,
+}
+
+#[derive(Debug, Default)]
+struct Lru {
+    entries: HashMap<CacheKey, Entry>,
+    /// Last use → key; the first entry is the least recently used.
+    order: BTreeMap<u64, CacheKey>,
+    clock: u64,
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: Cached,
+    bytes: usize,
+    used: u64,
+}
+
+impl std::fmt::Debug for ResultCache {
+    // Not the cached rows: they are tenants' data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lru = self.lock();
+        f.debug_struct("ResultCache")
+            .field("entries", &lru.entries.len())
+            .field("bytes", &lru.bytes)
+            .field("max_bytes", &self.max_bytes)
+            .field("max_entries", &self.max_entries)
+            .finish()
+    }
+}
+
+impl ResultCache {
+    /// `max_bytes` 0 disables the cache.
+    pub fn new(max_bytes: usize, max_entries: usize) -> Self {
+        Self {
+            max_bytes,
+            max_entries,
+            inner: Mutex::new(Lru::default()),
+            stats: CacheStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
+    pub fn get(&self, key: &CacheKey) -> Option<Cached> {
+        let mut lru = self.lock();
+        let found = lru.touch(key);
+        let counter = if found.is_some() {
+            &self.stats.hits
+        } else {
+            &self.stats.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Stores a value of about `bytes` bytes. Values over an eighth of the
+    /// budget are not stored, so one answer cannot flush the cache.
+    pub fn insert(&self, key: CacheKey, value: Cached, bytes: usize) {
+        if self.max_bytes == 0 || self.max_entries == 0 || bytes > self.max_bytes / 8 {
+            return;
+        }
+        let mut lru = self.lock();
+        lru.remove(&key);
+        while lru.bytes + bytes > self.max_bytes || lru.entries.len() >= self.max_entries {
+            if !lru.evict_oldest() {
+                break;
+            }
+        }
+        lru.clock += 1;
+        let used = lru.clock;
+        lru.order.insert(used, key.clone());
+        lru.bytes += bytes;
+        lru.entries.insert(key, Entry { value, bytes, used });
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Lru {
+    fn touch(&mut self, key: &CacheKey) -> Option<Cached> {
+        self.clock += 1;
+        let now = self.clock;
+        let entry = self.entries.get_mut(key)?;
+        let before = std::mem::replace(&mut entry.used, now);
+        let value = entry.value.clone();
+        self.order.remove(&before);
+        self.order.insert(now, key.clone());
+        Some(value)
+    }
+
+    fn remove(&mut self, key: &CacheKey) {
+        if let Some(e) = self.entries.remove(key) {
+            self.order.remove(&e.used);
+            self.bytes -= e.bytes;
+        }
+    }
+
+    fn evict_oldest(&mut self) -> bool {
+        let Some((_, key)) = self.order.pop_first() else {
+            return false;
+        };
+        if let Some(e) = self.entries.remove(&key) {
+            self.bytes -= e.bytes;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(request: &str) -> CacheKey {
+        CacheKey {
+            tenant: TenantId::parse("acme").unwrap(),
+            kind: CacheKind::Metrics,
+            request: request.to_owned(),
+            versions: TableVersions::default(),
+        }
+    }
+
+    fn value() -> Cached {
+        Cached::Metrics(Arc::new(serde_json::json!({})))
+    }
+
+    #[test]
+    fn bounded_by_bytes_and_entries_lru_first() {
+        let cache = ResultCache::new(800, 3);
+        cache.insert(key("a"), value(), 100);
+        cache.insert(key("b"), value(), 100);
+        cache.insert(key("c"), value(), 100);
+        assert!(cache.get(&key("a")).is_some()); // a is now the most recent
+        cache.insert(key("d"), value(), 100);
+        assert_eq!(cache.len(), 3);
+        assert!(cache.get(&key("b")).is_none(), "b was least recently used");
+        assert!(cache.get(&key("a")).is_some());
+        // Too large for the budget: not stored.
+        cache.insert(key("e"), value(), 101);
+        assert!(cache.get(&key("e")).is_none());
+        // Bytes bound: 100 each, budget 800 → ok; replace keeps the count.
+        cache.insert(key("a"), value(), 50);
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.stats().hits.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn zero_budget_disables() {
+        let cache = ResultCache::new(0, 10);
+        cache.insert(key("a"), value(), 1);
+        assert!(cache.is_empty());
+    }
+}

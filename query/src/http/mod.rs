@@ -1,0 +1,74 @@
+//! The query routes (API.md, "Query"):
+//!
+//! ```text
+//!  POST /v1/query   {"sql", "params"?, "format"?, "truncate"?}    ─┐
+//!  GET  /v1/query?sql=…&format=…&truncate=…&params=<json>          ├─▶ caller's tenant ─▶ QueryEngine
+//!  GET  /v1/metrics?from=…&to=…[&interval][&metrics][&group_by][&currency]
+//!  GET  /v1/tables                                                 ─┘
+//! ```
+//!
+//! Every route takes a Bearer key with role viewer, analyst or admin (the
+//! tenant is the key's), or the deployment admin token with `?tenant=ID`.
+//! Errors are `ApiError`s. No fallbacks here: the binary composes the roles'
+//! routers and adds them once (`revstream_ingest::http::finish`).
+
+mod caller;
+mod metrics;
+mod query;
+mod tables;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use revstream_ingest::http::Auth;
+use revstream_registry::Registry;
+
+use crate::engine::{QueryConfig, QueryEngine};
+use crate::error::Result;
+use crate::tables::Tables;
+
+/// Everything the query handlers share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct QueryState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: QueryEngine,
+    auth: Arc<Auth>,
+    registry: Registry,
+}
+
+impl QueryState {
+    /// `auth` is shared with the other roles' routes
+    /// (`IngestState::auth()`), so keys are verified and cached one way.
+    pub fn new(
+        tables: Arc<Tables>,
+        auth: Arc<Auth>,
+        registry: Registry,
+        config: QueryConfig,
+    ) -> Result<QueryState> {
+        Ok(QueryState {
+            inner: Arc::new(Inner {
+                engine: QueryEngine::new(tables, config)?,
+                auth,
+                registry,
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &QueryEngine {
+        &self.inner.engine
+    }
+}
+
+/// The query routes with their state applied.
+pub fn router(state: QueryState) -> Router {
+    Router::new()
+        .route("/v1/query", get(query::get).post(query::post))
+        .route("/v1/metrics", get(metrics::get))
+        .route("/v1/tables", get(tables::get))
+        .with_state(state)
+}

@@ -1,0 +1,41 @@
+//! revstream's query service: DataFusion over the per-tenant Delta tables,
+//! tenant-isolated read-only SQL over HTTP, and the dashboard metrics
+//! endpoint.
+//!
+//! ```text
+//!  pipeline commit ─(watch tick | staleness check)─▶ Tables (DeltaTables kept open, refreshed incrementally)
+//!                                                        │ snapshot + versions
+//!  request ─▶ auth ─▶ tenant ─▶ catalog::tenant_context ─┤  (only this tenant's tables; every scan
+//!                                                        │   filtered by tenant_id, pushed down + enforced)
+//!                       guard (read-only statements) ─▶ DataFusion ─▶ limits (rows, memory, time, concurrency)
+//!                                                        │
+//!                        result cache (tenant, request, table versions) ─▶ json | ndjson | csv | arrow | parquet
+//! ```
+//!
+//! - [`tables`]: the Delta tables under one root, kept open and fresh.
+//! - [`catalog`]: the per-request `SessionContext` holding only the
+//!   caller's tenant-scoped tables (DESIGN.md invariant 4).
+//! - [`engine`]: SQL safety and limits; runs a statement for a tenant.
+//! - [`format`]: result encodings and their content types.
+//! - [`metrics`]: `GET /v1/metrics`, every metric of `spec/metrics.md`.
+//! - [`cache`]: the bounded result cache.
+//! - [`http`]: the axum routes (`/v1/query`, `/v1/metrics`, `/v1/tables`).
+//! - [`cli`]: `revstream sql`.
+
+pub mod cache;
+pub mod catalog;
+pub mod cli;
+pub mod engine;
+mod error;
+pub mod format;
+mod guard;
+pub mod http;
+pub mod metrics;
+pub mod tables;
+
+pub use cli::{CliFormat, run_sql};
+pub use engine::{QueryConfig, QueryEngine, QueryOutput, SqlParams, SqlRequest};
+pub use error::{QueryError, Result};
+pub use format::Format;
+pub use http::{QueryState, router};
+pub use tables::{TableVersions, Tables, TablesOptions, TablesSnapshot};

@@ -1,0 +1,1 @@
+SELECT customer_id FROM subscriptions WHERE 1 = 0

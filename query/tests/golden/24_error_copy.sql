@@ -1,0 +1,1 @@
+COPY (SELECT * FROM payments) TO '/tmp/revstream-golden-copy.csv'

@@ -1,0 +1,1 @@
+SELECT amount / (amount - amount) FROM payments

@@ -1,0 +1,14 @@
+//! The query service on real parts: tables written by the real pipeline
+//! from canonical events, read through the tenant-scoped catalog, over real
+//! TCP where HTTP is involved. One test binary (DataFusion and delta-rs
+//! link slowly) with a module per concern.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
+mod freshness;
+mod golden;
+mod http;
+mod isolation;
+mod metrics;
+mod perf;
+mod support;
