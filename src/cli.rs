@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::registry_args::RegistryArgs;
-use crate::role_args::{HttpArgs, IngestArgs, KafkaArgs, LocalLogArgs, TableArgs};
+use crate::role_args::{HttpArgs, IngestArgs, KafkaArgs, LocalLogArgs, QueryArgs, TableArgs};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -20,6 +20,37 @@ pub(crate) struct ServeArgs {
     pub(crate) tables: TableArgs,
     #[command(flatten)]
     pub(crate) ingest: IngestArgs,
+    #[command(flatten)]
+    pub(crate) query: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueryRoleArgs {
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+    #[command(flatten)]
+    pub(crate) http: HttpArgs,
+    #[command(flatten)]
+    pub(crate) tables: TableArgs,
+    #[command(flatten)]
+    pub(crate) query: QueryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SqlArgs {
+    /// The tenant whose tables the query sees (and only those).
+    #[arg(long, env = "REVSTREAM_TENANT")]
+    pub(crate) tenant: String,
+    /// Read-only SQL over events, subscriptions, mrr_movements,
+    /// metrics_daily, calls, payments, refunds and customers.
+    pub(crate) sql: String,
+    /// Output: a readable table, csv or json.
+    #[arg(long, default_value = "table")]
+    pub(crate) format: String,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+    #[command(flatten)]
+    pub(crate) tables: TableArgs,
 }
 
 #[derive(Debug, Parser)]
@@ -48,6 +79,28 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct IngestRoleArgs {
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+    #[command(flatten)]
+    pub(crate) http: HttpArgs,
+    #[command(flatten)]
+    pub(crate) kafka: KafkaArgs,
+    #[command(flatten)]
+    pub(crate) ingest: IngestArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PipelineRoleArgs {
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+    #[command(flatten)]
+    pub(crate) kafka: KafkaArgs,
+    #[command(flatten)]
+    pub(crate) tables: TableArgs,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum LogFormat {
     Text,
@@ -61,6 +114,20 @@ pub(crate) enum Command {
     /// with --database-url), state in --data-dir. Prints where it listens
     /// and where the admin token is.
     Serve(ServeArgs),
+    /// Run the ingest role alone: webhooks and batch events into Kafka
+    /// (--kafka), tenants from PostgreSQL (--database-url). Stateless: run
+    /// as many as needed behind a load balancer.
+    Ingest(IngestRoleArgs),
+    /// Run one pipeline worker: consume Kafka in a consumer group and commit
+    /// per-tenant tables under --table-uri. Run several to share partitions.
+    Pipeline(PipelineRoleArgs),
+    /// Run the query role alone: SQL over HTTP, /v1/metrics and /v1/tables
+    /// over the tables at --table-uri, keys checked against --database-url.
+    /// Stateless: run as many as needed.
+    Query(QueryRoleArgs),
+    /// Run one read-only SQL query over a tenant's tables and print the
+    /// result (reads the tables directly; no server needed).
+    Sql(SqlArgs),
     /// Manage tenants (the unit of isolation: every row belongs to one).
     #[command(subcommand)]
     Tenants(TenantsCommand),

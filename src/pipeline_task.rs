@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use revstream_pipeline::settings::RegistrySettings;
 use revstream_pipeline::source::LogSource;
-use revstream_pipeline::{Pipeline, PipelineConfig, PipelineStats, TableStore};
+use revstream_pipeline::{Pipeline, PipelineConfig, TableStore};
 use revstream_registry::Registry;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -16,7 +16,6 @@ pub(crate) struct PipelineHandle {
     stop: Arc<AtomicBool>,
     task: JoinHandle<Result<(), revstream_pipeline::PipelineError>>,
     pub(crate) commits: watch::Receiver<u64>,
-    pub(crate) stats: Arc<PipelineStats>,
 }
 
 impl std::fmt::Debug for PipelineHandle {
@@ -44,13 +43,11 @@ pub(crate) async fn spawn<S: LogSource + 'static>(
     );
     let stop = Arc::new(AtomicBool::new(false));
     let commits = pipeline.commits();
-    let stats = pipeline.stats();
     let task = tokio::spawn(pipeline.run(stop.clone()));
     Ok(PipelineHandle {
         stop,
         task,
         commits,
-        stats,
     })
 }
 

@@ -34,6 +34,14 @@ impl RegistryArgs {
         registry.with_context(|| format!("opening the registry at {}", self.describe()))
     }
 
+    /// The deployment admin token: REVSTREAM_ADMIN_TOKEN, else generated
+    /// into the data dir on first start.
+    pub(crate) fn admin_token(&self) -> anyhow::Result<revstream_registry::AdminToken> {
+        let env = std::env::var("REVSTREAM_ADMIN_TOKEN").ok();
+        revstream_registry::AdminToken::load_or_create(env.as_deref(), &self.data_dir)
+            .context("loading the admin token (REVSTREAM_ADMIN_TOKEN or <data-dir>/admin-token)")
+    }
+
     /// Where the registry is, for messages (never prints credentials).
     pub(crate) fn describe(&self) -> String {
         match &self.database_url {

@@ -175,3 +175,36 @@ impl TableArgs {
         }
     }
 }
+
+/// Limits of the query routes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct QueryArgs {
+    /// Most rows in one SQL result (413 above, unless the request asks for
+    /// truncation).
+    #[arg(long, env = "REVSTREAM_QUERY_ROW_LIMIT", default_value_t = 100_000)]
+    pub(crate) query_row_limit: usize,
+
+    /// Longest one query may run (408 after).
+    #[arg(long, env = "REVSTREAM_QUERY_TIMEOUT_SECS", default_value_t = 20)]
+    pub(crate) query_timeout_secs: u64,
+
+    /// Memory one query may use before spilling or failing, in MiB.
+    #[arg(long, env = "REVSTREAM_QUERY_MEMORY_MB", default_value_t = 512)]
+    pub(crate) query_memory_mb: usize,
+
+    /// Queries running at once; more wait briefly, then get 503.
+    #[arg(long, env = "REVSTREAM_QUERY_CONCURRENCY", default_value_t = 8)]
+    pub(crate) query_concurrency: usize,
+}
+
+impl QueryArgs {
+    pub(crate) fn config(&self) -> revstream_query::QueryConfig {
+        revstream_query::QueryConfig {
+            row_limit: self.query_row_limit,
+            timeout: Duration::from_secs(self.query_timeout_secs),
+            memory_limit: self.query_memory_mb << 20,
+            max_concurrent: self.query_concurrency,
+            ..revstream_query::QueryConfig::default()
+        }
+    }
+}

@@ -22,7 +22,7 @@ pub struct FixedSettings(pub TenantSettings);
 #[async_trait::async_trait]
 impl SettingsSource for FixedSettings {
     async fn settings(&self, _: &TenantId) -> TenantSettings {
-        self.0.clone()
+        self.0
     }
 }
 
@@ -47,7 +47,7 @@ impl RegistrySettings {
 impl SettingsSource for RegistrySettings {
     async fn settings(&self, tenant: &TenantId) -> TenantSettings {
         if let Some(s) = self.cache.lock().await.get(tenant) {
-            return s.clone();
+            return *s;
         }
         let settings = match self.registry.tenant(tenant.as_str()).await {
             Ok(t) => TenantSettings {
@@ -64,10 +64,7 @@ impl SettingsSource for RegistrySettings {
                 return TenantSettings::default();
             }
         };
-        self.cache
-            .lock()
-            .await
-            .insert(tenant.clone(), settings.clone());
+        self.cache.lock().await.insert(tenant.clone(), settings);
         settings
     }
 }

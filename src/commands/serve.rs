@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use revstream_ingest::http::{IngestState, finish, router};
+use revstream_ingest::http::{IngestState, ReadinessCheck, finish, router};
 use revstream_ingest::log::EventLog;
 use revstream_pipeline::source::kafka::KafkaSource;
 use revstream_pipeline::source::local::LocalSource;
-use revstream_registry::AdminToken;
+use revstream_query::{QueryState, Tables, TablesOptions};
 
 use super::output;
 use crate::cli::ServeArgs;
@@ -21,11 +21,7 @@ use crate::shutdown::shutdown_signal;
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = args.registry.open().await?;
     let data_dir = &args.registry.data_dir;
-    let admin = AdminToken::load_or_create(
-        std::env::var("REVSTREAM_ADMIN_TOKEN").ok().as_deref(),
-        data_dir,
-    )
-    .context("loading the admin token")?;
+    let admin = args.registry.admin_token()?;
     let root = args.tables.root(data_dir)?;
     let config = args.tables.pipeline_config();
     let (log, pipeline): (Arc<dyn EventLog>, PipelineHandle) = match &args.kafka.kafka {
@@ -51,15 +47,37 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let log_description = log.describe();
 
-    let state = IngestState::new(
+    let tables = Arc::new(
+        Tables::open(
+            root.clone(),
+            TablesOptions {
+                commits: Some(pipeline.commits.clone()),
+                ..TablesOptions::default()
+            },
+        )
+        .await
+        .context("opening the tables for queries")?,
+    );
+    let readiness: Vec<Arc<dyn ReadinessCheck>> = vec![tables.clone()];
+    let ingest = IngestState::with_readiness(
         registry.clone(),
         log,
         admin.token.clone(),
         args.ingest.config(),
+        readiness,
+    );
+    let query = QueryState::new(tables, ingest.auth(), registry.clone(), args.query.config())
+        .context("starting the query service")?;
+    // The outer timeout sits above the query timeout so a slow query gets
+    // its own, more precise 408.
+    let request_timeout = Duration::from_secs(
+        args.http
+            .request_timeout_secs
+            .max(args.query.query_timeout_secs + 5),
     );
     let app = finish(
-        router(state),
-        Duration::from_secs(args.http.request_timeout_secs),
+        router(ingest).merge(revstream_query::router(query)),
+        request_timeout,
     );
 
     let listener = tokio::net::TcpListener::bind(args.http.addr)

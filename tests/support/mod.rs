@@ -6,9 +6,11 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod events;
 pub mod kafka;
 pub mod postgres;
 pub mod server;
+pub mod tables;
 
 /// Whether we run under CI, where a missing service is a failure.
 pub fn in_ci() -> bool {

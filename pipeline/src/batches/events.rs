@@ -18,30 +18,31 @@ pub struct EventRow<'a> {
     pub log_offset: i64,
 }
 
-/// The customer, object, amount and currency an event is about, for
-/// filtering the events table without parsing payloads.
-fn summary(
-    e: &CanonicalEvent,
-) -> (
-    Option<&str>,
-    Option<&str>,
-    Option<&str>,
-    Option<i64>,
-    Option<&str>,
-) {
+/// What an event is about, for filtering the events table without parsing
+/// payloads.
+struct Summary<'a> {
+    customer: Option<&'a str>,
+    email: Option<&'a str>,
+    object: Option<&'a str>,
+    amount: Option<i64>,
+    currency: Option<&'a str>,
+}
+
+fn summary(e: &CanonicalEvent) -> Summary<'_> {
     let customer = e
         .customer
         .as_ref()
         .or_else(|| e.payment.as_ref().and_then(|p| p.customer.as_ref()));
+    let lead_email = || {
+        e.call
+            .as_ref()
+            .and_then(|c| c.lead.as_ref())
+            .map(|l| l.email.as_str())
+    };
     let email = customer
         .and_then(|c| c.email.as_ref())
         .map(|m| m.as_str())
-        .or_else(|| {
-            e.call
-                .as_ref()
-                .and_then(|c| c.lead.as_ref())
-                .map(|l| l.email.as_str())
-        });
+        .or_else(lead_email);
     let (object, amount, currency) = if let Some(s) = &e.subscription {
         (Some(s.id.as_str()), None, Some(s.currency.as_str()))
     } else if let Some(p) = &e.payment {
@@ -61,13 +62,13 @@ fn summary(
     } else {
         (customer.map(|c| c.id.as_str()), None, None)
     };
-    (
-        customer.map(|c| c.id.as_str()),
+    Summary {
+        customer: customer.map(|c| c.id.as_str()),
         email,
         object,
         amount,
         currency,
-    )
+    }
 }
 
 pub fn events_batch(rows: &[EventRow<'_>]) -> Result<RecordBatch, ArrowError> {
@@ -96,11 +97,11 @@ pub fn events_batch(rows: &[EventRow<'_>]) -> Result<RecordBatch, ArrowError> {
         day(r
             .clone()
             .map(|r| r.event.occurred_at.with_timezone(&r.timezone).date_naive())),
-        text_opt(summaries.iter().map(|s| s.0)),
-        text_opt(summaries.iter().map(|s| s.1)),
-        text_opt(summaries.iter().map(|s| s.2)),
-        int_opt(summaries.iter().map(|s| s.3)),
-        text_opt(summaries.iter().map(|s| s.4)),
+        text_opt(summaries.iter().map(|s| s.customer)),
+        text_opt(summaries.iter().map(|s| s.email)),
+        text_opt(summaries.iter().map(|s| s.object)),
+        int_opt(summaries.iter().map(|s| s.amount)),
+        text_opt(summaries.iter().map(|s| s.currency)),
         text(payloads.iter().map(String::as_str)),
         text_opt(raws.iter().map(Option::as_deref)),
         int32(r.clone().map(|r| r.log_partition)),

@@ -198,10 +198,12 @@ async fn put(
             Ok(())
         }
         Err(source) => {
-            if let Some(t) = tables.get_mut(&table) {
-                if let Err(e) = t.update_state().await {
-                    tracing::warn!(%table, error = %e, "refreshing a table after a failed write");
-                }
+            let refreshed = match tables.get_mut(&table) {
+                Some(t) => t.update_state().await,
+                None => Ok(()),
+            };
+            if let Err(e) = refreshed {
+                tracing::warn!(%table, error = %e, "refreshing a table after a failed write");
             }
             Err(StoreError::Delta { table, source })
         }

@@ -54,10 +54,11 @@ pub(crate) fn table_url(root: &Url, table: TableName) -> Result<Url> {
 async fn open_or_create(root: &Url, table: TableName) -> Result<DeltaTable> {
     let delta = |source| StoreError::Delta { table, source };
     let url = table_url(root, table)?;
-    if url.scheme() == "file" {
-        if let Ok(path) = url.to_file_path() {
-            std::fs::create_dir_all(&path).map_err(|_| StoreError::Location(url.to_string()))?;
-        }
+    if let Some(path) = (url.scheme() == "file")
+        .then(|| url.to_file_path().ok())
+        .flatten()
+    {
+        std::fs::create_dir_all(&path).map_err(|_| StoreError::Location(url.to_string()))?;
     }
     let existing = DeltaTable::try_from_url(url).await.map_err(delta)?;
     if existing.version().is_some() {

@@ -1,0 +1,60 @@
+//! `revstream query`: the query role alone, over shared tables.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use revstream_ingest::http::{Auth, finish};
+use revstream_query::{QueryState, Tables, TablesOptions};
+
+use super::output;
+use crate::cli::QueryRoleArgs;
+use crate::shutdown::shutdown_signal;
+
+/// How often a standalone query node looks for new table versions; the
+/// pipeline runs elsewhere, so there is no commit signal to wait on.
+const REFRESH_EVERY: Duration = Duration::from_millis(500);
+
+pub(super) async fn run(args: QueryRoleArgs) -> anyhow::Result<()> {
+    let table_uri = args
+        .tables
+        .table_uri
+        .clone()
+        .context("`revstream query` needs --table-uri (or REVSTREAM_TABLE_URI)")?;
+    let registry = args.registry.open().await?;
+    let admin = args.registry.admin_token()?;
+    let root = args.tables.root(&args.registry.data_dir)?;
+    let tables = Arc::new(
+        Tables::open(root, TablesOptions::default())
+            .await
+            .with_context(|| format!("opening the tables at {table_uri}"))?,
+    );
+    let refresher = tables.spawn_refresher(REFRESH_EVERY);
+    let auth = Arc::new(Auth::new(
+        registry.clone(),
+        admin.token.clone(),
+        Duration::from_secs(10),
+    ));
+    let state = QueryState::new(tables, auth, registry.clone(), args.query.config())
+        .context("starting the query service")?;
+    let timeout = Duration::from_secs(
+        args.http
+            .request_timeout_secs
+            .max(args.query.query_timeout_secs + 5),
+    );
+    let app = finish(revstream_query::router(state), timeout);
+    let listener = tokio::net::TcpListener::bind(args.http.addr)
+        .await
+        .with_context(|| format!("binding {}", args.http.addr))?;
+    output::note(format!(
+        "revstream query listening on http://{}; tables at {table_uri}",
+        listener.local_addr()?
+    ));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server")?;
+    refresher.abort();
+    registry.close().await;
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Invariant 2 on real processes and the real broker: `revstream pipeline`
+//! killed with SIGKILL at random moments, again and again, while consuming
+//! a large stream, ends with tables equal to an uninterrupted run; and two
+//! pipelines in one consumer group, one killed midway, lose nothing and
+//! count nothing twice.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use revstream_ingest::log::EventLog;
+use revstream_ingest::log::kafka::{KafkaConfig, KafkaLog};
+use revstream_schemas::TableName;
+use support::events::{Rng, distinct, records, stream};
+use support::kafka::{Broker, unique_topic};
+use support::tables::{count, snapshot};
+
+const DERIVED: [TableName; 7] = [
+    TableName::Subscriptions,
+    TableName::MrrMovements,
+    TableName::MetricsDaily,
+    TableName::Calls,
+    TableName::Payments,
+    TableName::Refunds,
+    TableName::Customers,
+];
+
+struct Setup {
+    broker: Broker,
+    topic: String,
+    distinct: u64,
+}
+
+/// A topic filled with a multi-tenant stream (duplicates, out of order).
+async fn filled_topic(tenants: usize, per_tenant: usize) -> Option<Setup> {
+    let broker = Broker::shared()?;
+    let topic = unique_topic("pipeline-crash");
+    let mut config = KafkaConfig::new(broker.bootstrap.clone());
+    config.topic = topic.clone();
+    config.partitions = 4;
+    let log = KafkaLog::connect(config).await.unwrap();
+    let events = stream(7, tenants, per_tenant);
+    for chunk in records(&events).chunks(2_000) {
+        log.append(chunk.to_vec()).await.unwrap();
+    }
+    Some(Setup {
+        distinct: distinct(&events) as u64,
+        broker,
+        topic,
+    })
+}
+
+fn spawn_pipeline(setup: &Setup, data: &Path, tables: &Path, group: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_revstream"))
+        .args([
+            "pipeline",
+            "--kafka",
+            &setup.broker.bootstrap,
+            "--kafka-topic",
+            &setup.topic,
+        ])
+        .args(["--kafka-group", group, "--pipeline-max-batch", "3000"])
+        .arg("--table-uri")
+        .arg(tables)
+        .env("REVSTREAM_DATA_DIR", data)
+        .env_remove("REVSTREAM_DATABASE_URL")
+        .env(
+            "REVSTREAM_LOG",
+            std::env::var("REVSTREAM_TEST_PIPELINE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn root(tables: &Path) -> url::Url {
+    revstream_pipeline::table_root(tables.to_str().unwrap()).unwrap()
+}
+
+/// Waits until the events table holds every distinct event.
+async fn wait_complete(tables: &Path, expected: u64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let n = count(&root(tables), TableName::Events).await;
+        assert!(
+            n <= expected,
+            "events table has {n} rows, more than the {expected} distinct events"
+        );
+        if n == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {n} of {expected} events after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+}
+
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+async fn assert_same_tables(reference: &Path, other: &Path) {
+    for table in DERIVED {
+        let a = snapshot(&root(reference), table).await;
+        let b = snapshot(&root(other), table).await;
+        assert_eq!(a.len(), b.len(), "{table}: row counts differ");
+        assert!(
+            a == b,
+            "{table}: contents differ from the uninterrupted run"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_gives_the_tables_of_an_uninterrupted_run() {
+    let Some(setup) = filled_topic(12, 700).await else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+
+    // The reference: one uninterrupted run.
+    let reference = tempfile::tempdir().unwrap();
+    let mut p = spawn_pipeline(
+        &setup,
+        data.path(),
+        reference.path(),
+        &unique_topic("ref-group"),
+    );
+    wait_complete(reference.path(), setup.distinct, Duration::from_secs(240)).await;
+    terminate(&mut p);
+
+    // The same stream, killed at random moments many times.
+    let crashed = tempfile::tempdir().unwrap();
+    let group = unique_topic("crash-group");
+    let mut rng = Rng::new(42);
+    for round in 0..8 {
+        let mut p = spawn_pipeline(&setup, data.path(), crashed.path(), &group);
+        let ms = 400 + rng.below(2_500);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        kill(&mut p);
+        eprintln!(
+            "round {round}: killed after {ms} ms with {} events committed",
+            count(&root(crashed.path()), TableName::Events).await
+        );
+    }
+    let mut p = spawn_pipeline(&setup, data.path(), crashed.path(), &group);
+    wait_complete(crashed.path(), setup.distinct, Duration::from_secs(240)).await;
+    terminate(&mut p);
+
+    assert_same_tables(reference.path(), crashed.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_after_a_member_dies_loses_nothing_and_counts_nothing_twice() {
+    let Some(setup) = filled_topic(8, 600).await else {
+        return;
+    };
+    let data_a = tempfile::tempdir().unwrap();
+    let data_b = tempfile::tempdir().unwrap();
+
+    let reference = tempfile::tempdir().unwrap();
+    let mut p = spawn_pipeline(
+        &setup,
+        data_a.path(),
+        reference.path(),
+        &unique_topic("ref-group"),
+    );
+    wait_complete(reference.path(), setup.distinct, Duration::from_secs(240)).await;
+    terminate(&mut p);
+
+    // Two members share the partitions and the tables; one dies midway.
+    let shared = tempfile::tempdir().unwrap();
+    let group = unique_topic("rebalance-group");
+    let mut a = spawn_pipeline(&setup, data_a.path(), shared.path(), &group);
+    let mut b = spawn_pipeline(&setup, data_b.path(), shared.path(), &group);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count(&root(shared.path()), TableName::Events).await < setup.distinct / 3 {
+        assert!(Instant::now() < deadline, "no progress with two members");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    kill(&mut a);
+    wait_complete(shared.path(), setup.distinct, Duration::from_secs(240)).await;
+    terminate(&mut b);
+
+    assert_same_tables(reference.path(), shared.path()).await;
+}
