@@ -30,6 +30,7 @@ pub(super) async fn run(args: QueryRoleArgs) -> anyhow::Result<()> {
             .with_context(|| format!("opening the tables at {table_uri}"))?,
     );
     let refresher = tables.spawn_refresher(REFRESH_EVERY);
+    let health = health_routes(tables.clone(), registry.clone());
     let auth = Arc::new(Auth::new(
         registry.clone(),
         admin.token.clone(),
@@ -42,7 +43,7 @@ pub(super) async fn run(args: QueryRoleArgs) -> anyhow::Result<()> {
             .request_timeout_secs
             .max(args.query.query_timeout_secs + 5),
     );
-    let app = finish(revstream_query::router(state), timeout);
+    let app = finish(revstream_query::router(state).merge(health), timeout);
     let listener = tokio::net::TcpListener::bind(args.http.addr)
         .await
         .with_context(|| format!("binding {}", args.http.addr))?;
@@ -57,4 +58,30 @@ pub(super) async fn run(args: QueryRoleArgs) -> anyhow::Result<()> {
     refresher.abort();
     registry.close().await;
     Ok(())
+}
+
+/// `/healthz` and `/readyz` for a query node: up, and tables and registry
+/// reachable.
+fn health_routes(tables: Arc<Tables>, registry: revstream_registry::Registry) -> axum::Router {
+    use axum::Json;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use serde_json::json;
+
+    axum::Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            "/readyz",
+            get(move || {
+                let (tables, registry) = (tables.clone(), registry.clone());
+                async move {
+                    let tables = tables.check().await;
+                    let registry = registry.ping().await.map_err(|e| e.to_string());
+                    let ready = tables.is_ok() && registry.is_ok();
+                    let show = |r: Result<(), String>| r.err().unwrap_or_else(|| "ok".into());
+                    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                    (status, Json(json!({"ready": ready, "checks": {"tables": show(tables), "registry": show(registry)}})))
+                }
+            }),
+        )
 }

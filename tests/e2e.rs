@@ -1,0 +1,335 @@
+//! The whole system as users run it: real processes, real HTTP, signed
+//! webhooks from each provider plus a producer batch, metrics read back
+//! exactly — on `revstream serve` (embedded log, SQLite) across a restart,
+//! and on separate ingest, pipeline and query processes over the real
+//! broker and PostgreSQL.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use revstream_ingest::verify::{sign_standard, sign_t_v1};
+use serde_json::{Value, json};
+use support::kafka::{Broker, unique_topic};
+use support::postgres::TestDatabase;
+
+const ADMIN: &str = "e2e-admin-token-0123456789";
+const MASTER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+const STRIPE_SECRET: &str = "whsec_e2e_stripe";
+const WHOP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const CALENDLY_SECRET: &str = "calendly-e2e-key";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A revstream process, stopped with SIGTERM when dropped.
+struct Process(Child);
+
+impl Process {
+    fn start(args: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Process {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_revstream"));
+        cmd.args(args)
+            .env("REVSTREAM_DATA_DIR", data_dir)
+            .env("REVSTREAM_ADMIN_TOKEN", ADMIN)
+            .env("REVSTREAM_MASTER_KEY", MASTER_KEY)
+            .env("REVSTREAM_LOG", "warn")
+            .env_remove("REVSTREAM_DATABASE_URL")
+            .env_remove("REVSTREAM_KAFKA")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Process(cmd.spawn().unwrap())
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_healthy(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{base} did not become healthy");
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Sets the tenant up and sends one signed webhook per provider and a
+/// producer batch. Returns the tenant's admin key.
+async fn send_scenario(http: &reqwest::Client, ingest: &str) -> String {
+    let admin = |r: reqwest::RequestBuilder| r.bearer_auth(ADMIN).send();
+    let created = admin(
+        http.post(format!("{ingest}/v1/admin/tenants"))
+            .json(&json!({"id": "acme", "name": "Acme"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    for (source, secret) in [
+        ("stripe", STRIPE_SECRET),
+        ("whop", WHOP_SECRET),
+        ("calendly", CALENDLY_SECRET),
+    ] {
+        let r = admin(
+            http.put(format!("{ingest}/v1/admin/tenants/acme/secrets/{source}"))
+                .json(&json!({"secret": secret})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let key: Value = admin(
+        http.post(format!("{ingest}/v1/admin/tenants/acme/keys"))
+            .json(&json!({"role": "admin"})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+
+    // Stripe: a subscription of 2 seats at $49/month → MRR 9,800 cents.
+    let stripe = json!({"id": "evt_e2e_sub", "object": "event", "type": "customer.subscription.created",
+        "created": 1767607200, "api_version": "2024-06-20", "livemode": false,
+        "data": {"object": {"id": "sub_e2e", "object": "subscription", "customer": "cus_e2e", "status": "active",
+            "currency": "usd", "cancel_at_period_end": false, "canceled_at": null, "ended_at": null,
+            "current_period_end": 1770285600, "discount": null,
+            "items": {"object": "list", "data": [{"id": "si_1", "object": "subscription_item", "quantity": 2,
+                "price": {"id": "price_pro", "object": "price", "unit_amount": 4900, "currency": "usd",
+                    "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed"}}}]}}}})
+    .to_string();
+    let r = http
+        .post(format!("{ingest}/v1/webhooks/stripe/acme"))
+        .header(
+            "Stripe-Signature",
+            sign_t_v1(STRIPE_SECRET, now(), stripe.as_bytes()),
+        )
+        .body(stripe)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // Whop (Standard Webhooks): a $49.99 payment on 2026-01-06.
+    let mut whop: Value = serde_json::from_slice(
+        &std::fs::read("ingest/tests/fixtures/whop/payment_succeeded.json").unwrap(),
+    )
+    .unwrap();
+    whop["data"]["paid_at"] = json!("2026-01-06T12:00:00.000Z");
+    whop["data"]["created_at"] = json!("2026-01-06T12:00:00.000Z");
+    whop["timestamp"] = json!("2026-01-06T12:00:01.000Z");
+    let whop = whop.to_string();
+    let ts = now();
+    let r = http
+        .post(format!("{ingest}/v1/webhooks/whop/acme"))
+        .header("webhook-id", "msg_e2e_whop")
+        .header("webhook-timestamp", ts.to_string())
+        .header(
+            "webhook-signature",
+            sign_standard(WHOP_SECRET, "msg_e2e_whop", ts, whop.as_bytes()).unwrap(),
+        )
+        .body(whop)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // Calendly: one booking.
+    let calendly = std::fs::read("ingest/tests/fixtures/calendly/invitee_created.json").unwrap();
+    let r = http
+        .post(format!("{ingest}/v1/webhooks/calendly/acme"))
+        .header(
+            "Calendly-Webhook-Signature",
+            sign_t_v1(CALENDLY_SECRET, now(), &calendly),
+        )
+        .body(calendly)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // A producer batch: a $100 payment, and one bad row that is reported.
+    let batch = json!([
+        {"id": "pay_batch_1", "type": "payment.succeeded", "occurred_at": "2026-01-07T09:00:00Z",
+         "payment": {"id": "p_batch_1", "amount": 10000, "currency": "usd", "paid_at": "2026-01-07T09:00:00Z"}},
+        {"id": "bad", "type": "payment.succeeded", "occurred_at": "2026-01-07T09:00:00Z"}
+    ]);
+    let r: Value = http
+        .post(format!("{ingest}/v1/events"))
+        .bearer_auth(&key)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["accepted"], 1);
+    assert_eq!(r["rejected"][0]["index"], 1);
+    key
+}
+
+/// What the scenario must produce, exactly.
+fn expected() -> Value {
+    json!({"mrr": 9800, "new_mrr": 9800, "arr": 117600, "new_customers": 1,
+           "cash_collected": 14999, "booked_calls": 1})
+}
+
+async fn metrics(http: &reqwest::Client, query: &str, key: &str) -> Option<Value> {
+    let r = http
+        .get(format!(
+            "{query}/v1/metrics?from=2025-01-01&to=2026-12-31&interval=month&metrics=mrr,new_mrr,arr,new_customers,cash_collected,booked_calls"
+        ))
+        .bearer_auth(key)
+        .send()
+        .await
+        .ok()?;
+    r.status().is_success().then_some(())?;
+    Some(r.json::<Value>().await.ok()?["totals"].clone())
+}
+
+async fn wait_for_metrics(http: &reqwest::Client, query: &str, key: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = metrics(http, query, key).await;
+        if last.as_ref() == Some(&expected()) {
+            return expected();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("metrics never reached {} (last: {last:?})", expected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_end_to_end_survives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let port = free_port().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let serve = Process::start(
+        &["serve", "--http", &format!("127.0.0.1:{port}")],
+        data.path(),
+        &[],
+    );
+    wait_healthy(&http, &base).await;
+    let key = send_scenario(&http, &base).await;
+    assert_eq!(wait_for_metrics(&http, &base, &key).await, expected());
+    serve.stop();
+
+    let serve = Process::start(
+        &["serve", "--http", &format!("127.0.0.1:{port}")],
+        data.path(),
+        &[],
+    );
+    wait_healthy(&http, &base).await;
+    assert_eq!(
+        metrics(&http, &base, &key).await,
+        Some(expected()),
+        "same values after restart"
+    );
+    // Provider retries after the restart change nothing.
+    let _ = send_retry(&http, &base).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(metrics(&http, &base, &key).await, Some(expected()));
+    serve.stop();
+}
+
+/// The Stripe delivery again (a provider retry).
+async fn send_retry(http: &reqwest::Client, ingest: &str) -> reqwest::StatusCode {
+    let stripe = json!({"id": "evt_e2e_sub", "object": "event", "type": "customer.subscription.created",
+        "created": 1767607200, "data": {"object": {"id": "sub_e2e", "object": "subscription", "customer": "cus_e2e",
+        "status": "active", "currency": "usd", "cancel_at_period_end": false,
+        "items": {"object": "list", "data": [{"id": "si_1", "quantity": 2, "price": {"id": "price_pro",
+        "unit_amount": 4900, "currency": "usd", "recurring": {"interval": "month", "interval_count": 1}}}]}}}})
+    .to_string();
+    http.post(format!("{ingest}/v1/webhooks/stripe/acme"))
+        .header(
+            "Stripe-Signature",
+            sign_t_v1(STRIPE_SECRET, now(), stripe.as_bytes()),
+        )
+        .body(stripe)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_roles_on_kafka_and_postgres() {
+    let Some(broker) = Broker::shared() else {
+        return;
+    };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let topic = unique_topic("e2e-roles");
+    let tables = tempfile::tempdir().unwrap();
+    let (ingest_dir, pipeline_dir, query_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let http = reqwest::Client::new();
+    let (ingest_port, query_port) = (free_port().to_string(), free_port().to_string());
+    let shared = [
+        ("REVSTREAM_KAFKA", broker.bootstrap.as_str()),
+        ("REVSTREAM_KAFKA_TOPIC", topic.as_str()),
+        ("REVSTREAM_DATABASE_URL", db.url.as_str()),
+        ("REVSTREAM_TABLE_URI", tables.path().to_str().unwrap()),
+    ];
+    let ingest_base = format!("http://127.0.0.1:{ingest_port}");
+    let query_base = format!("http://127.0.0.1:{query_port}");
+    let ingest = Process::start(
+        &["ingest", "--http", &format!("127.0.0.1:{ingest_port}")],
+        ingest_dir.path(),
+        &shared,
+    );
+    wait_healthy(&http, &ingest_base).await;
+    // The pipeline joins once ingest has created the topic.
+    let pipeline = Process::start(&["pipeline"], pipeline_dir.path(), &shared);
+    let query = Process::start(
+        &["query", "--http", &format!("127.0.0.1:{query_port}")],
+        query_dir.path(),
+        &shared,
+    );
+    wait_healthy(&http, &query_base).await;
+
+    let key = send_scenario(&http, &ingest_base).await;
+    assert_eq!(wait_for_metrics(&http, &query_base, &key).await, expected());
+    for p in [ingest, pipeline, query] {
+        p.stop();
+    }
+}
