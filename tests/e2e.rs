@@ -71,10 +71,9 @@ impl Drop for Process {
 async fn wait_healthy(http: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        let healthy = http.get(format!("{base}/healthz")).send().await;
+        if healthy.is_ok_and(|r| r.status().is_success()) {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

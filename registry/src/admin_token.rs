@@ -47,13 +47,20 @@ impl AdminToken {
             Ok(text) => text.trim().to_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
-                getrandom::getrandom(&mut bytes).map_err(|e| Error::MasterKey(format!("no randomness: {e}")))?;
+                getrandom::getrandom(&mut bytes)
+                    .map_err(|e| Error::MasterKey(format!("no randomness: {e}")))?;
                 let token = format!("rsa_{}", URL_SAFE_NO_PAD.encode(bytes));
-                write_private_file(&path, token.as_bytes())
-                    .map_err(|e| Error::MasterKey(format!("cannot write {}: {e}", path.display())))?;
+                write_private_file(&path, token.as_bytes()).map_err(|e| {
+                    Error::MasterKey(format!("cannot write {}: {e}", path.display()))
+                })?;
                 token
             }
-            Err(e) => return Err(Error::MasterKey(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(Error::MasterKey(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
         };
         if token.is_empty() {
             return Err(Error::Invalid {
@@ -61,7 +68,10 @@ impl AdminToken {
                 problem: format!("{} is empty", path.display()),
             });
         }
-        Ok(Self { token, file: Some(path) })
+        Ok(Self {
+            token,
+            file: Some(path),
+        })
     }
 }
 
@@ -76,7 +86,10 @@ mod tests {
         let b = AdminToken::load_or_create(None, dir.path()).unwrap();
         assert_eq!(a.token, b.token);
         assert!(a.token.starts_with("rsa_"));
-        assert_eq!(a.file.as_deref(), Some(dir.path().join(ADMIN_TOKEN_FILE).as_path()));
+        assert_eq!(
+            a.file.as_deref(),
+            Some(dir.path().join(ADMIN_TOKEN_FILE).as_path())
+        );
         let env = AdminToken::load_or_create(Some("from-the-environment-123"), dir.path()).unwrap();
         assert_eq!(env.token, "from-the-environment-123");
         assert!(env.file.is_none());
