@@ -79,19 +79,14 @@ pub fn normalize(body: &[u8]) -> Result<Normalized> {
                 .to_owned(),
         };
         CanonicalEvent {
-            id: json::event_id(&derive_id(name, &subject, &occurred_at), "event")?,
-            kind,
-            occurred_at,
-            source: SourceName::parse("calendly").map_err(|e| field_error(".", e.to_string()))?,
-            customer: None,
-            subscription: None,
-            payment: None,
-            refund: None,
             call,
-            outcome: None,
             name: (kind == EventKind::Ignored).then(|| name.to_owned()),
-            properties: None,
-            raw: None,
+            ..CanonicalEvent::envelope(
+                json::event_id(&derive_id(name, &subject, &occurred_at), "event")?,
+                kind,
+                occurred_at,
+                SourceName::parse("calendly").map_err(|e| field_error(".", e.to_string()))?,
+            )
         }
     };
     let event = json::checked(

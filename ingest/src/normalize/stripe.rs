@@ -121,19 +121,8 @@ impl<'a> Envelope<'a> {
                 .map_err(|e| Node::root(self.raw).get("id").error(e.to_string()))?,
         };
         Ok(CanonicalEvent {
-            id,
-            kind,
-            occurred_at: self.created,
-            source: self.source.clone(),
-            customer: None,
-            subscription: None,
-            payment: None,
-            refund: None,
-            call: None,
-            outcome: None,
-            name: None,
-            properties: None,
             raw: Some(self.raw.clone()),
+            ..CanonicalEvent::envelope(id, kind, self.created, self.source.clone())
         })
     }
 

@@ -100,27 +100,16 @@ pub fn normalize(body: &[u8], webhook_id: Option<&str>) -> Result<Normalized> {
             Generation::Current => (envelope_id(&root, webhook_id)?, root.time("timestamp")?),
             Generation::LegacyV5 => legacy::identity(&root, name, action)?,
         };
-        let mut event = CanonicalEvent {
-            id: json::event_id(
-                &id,
-                match generation {
-                    Generation::Current => "id",
-                    Generation::LegacyV5 => "data.id",
-                },
-            )?,
-            kind: EventKind::Ignored,
-            occurred_at,
-            source: SourceName::parse("whop").map_err(|e| field_error(".", e.to_string()))?,
-            customer: None,
-            subscription: None,
-            payment: None,
-            refund: None,
-            call: None,
-            outcome: None,
-            name: None,
-            properties: None,
-            raw: None,
+        let id_field = match generation {
+            Generation::Current => "id",
+            Generation::LegacyV5 => "data.id",
         };
+        let mut event = CanonicalEvent::envelope(
+            json::event_id(&id, id_field)?,
+            EventKind::Ignored,
+            occurred_at,
+            SourceName::parse("whop").map_err(|e| field_error(".", e.to_string()))?,
+        );
         fill(&mut event, &root, generation, name, action)?;
         event
     };

@@ -58,3 +58,30 @@ pub struct CanonicalEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<serde_json::Value>,
 }
+
+impl CanonicalEvent {
+    /// An event with only its envelope and no sections; normalizers start
+    /// here and fill in what their provider event carries.
+    pub fn envelope(
+        id: EventId,
+        kind: EventKind,
+        occurred_at: DateTime<Utc>,
+        source: SourceName,
+    ) -> Self {
+        Self {
+            id,
+            kind,
+            occurred_at,
+            source,
+            customer: None,
+            subscription: None,
+            payment: None,
+            refund: None,
+            call: None,
+            outcome: None,
+            name: None,
+            properties: None,
+            raw: None,
+        }
+    }
+}

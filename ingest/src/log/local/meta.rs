@@ -41,15 +41,30 @@ pub(crate) fn lock(dir: &Path) -> Result<File, OpenError> {
         .write(true)
         .open(&path)
         .map_err(OpenError::io("creating lock file", &path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(OpenError::Locked {
-            dir: dir.to_path_buf(),
-            lock: path,
-        }),
-        Err(TryLockError::Error(e)) => Err(OpenError::io("locking", path)(e)),
+    // A handle of this same process that is being dropped (its writer
+    // threads finishing on another thread) releases the lock within
+    // moments; wait briefly for that before reporting another owner.
+    let mut attempts = 0;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if attempts < LOCK_ATTEMPTS => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(OpenError::Locked {
+                    dir: dir.to_path_buf(),
+                    lock: path,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(OpenError::io("locking", path)(e)),
+        }
     }
 }
+
+/// How many times (20 ms apart) to retry a held lock: one second in all.
+const LOCK_ATTEMPTS: u32 = 50;
 
 /// Checks the persisted partition count, writing it on first open.
 pub(crate) fn ensure_partitions(dir: &Path, partitions: u32) -> Result<(), OpenError> {
