@@ -9,7 +9,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use revstream_registry::Role;
 use revstream_schemas::CanonicalEvent;
 use serde::Serialize;
@@ -19,7 +18,6 @@ use super::IngestState;
 use super::body::read_limited;
 use super::error::{ApiError, ApiResult};
 use super::webhooks::rate_limited;
-use crate::log::LogEnvelope;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Rejected {
@@ -97,24 +95,8 @@ pub(crate) async fn receive(
     }
 
     if !fresh.is_empty() {
-        let received_at = Utc::now();
-        let records = fresh
-            .iter()
-            .map(|event| {
-                LogEnvelope {
-                    tenant: who.tenant.clone(),
-                    received_at,
-                    event: event.clone(),
-                }
-                .to_record()
-            })
-            .collect();
-        state.inner.log.append(records).await?;
-        recent.insert_all(
-            fresh
-                .iter()
-                .map(|e| (who.tenant.as_str(), e.source.as_str(), e.id.as_str())),
-        );
+        let fresh: Vec<&CanonicalEvent> = fresh.iter().collect();
+        state.append_durably(&who.tenant, &fresh).await?;
         answer.accepted = fresh.len();
     }
 

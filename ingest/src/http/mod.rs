@@ -24,9 +24,10 @@ pub use auth::Auth;
 pub use error::{ApiError, ApiResult};
 pub use health::ReadinessCheck;
 
-use crate::log::EventLog;
+use crate::log::{EventLog, LogEnvelope};
 use crate::recent::RecentIds;
 use rate_limit::RateLimiter;
+use revstream_schemas::{CanonicalEvent, TenantId};
 use ttl_cache::TtlCache;
 
 /// Limits and knobs of the ingest routes.
@@ -117,6 +118,31 @@ impl IngestState {
 
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// Appends events of one tenant and returns once they are durable; only
+    /// then are their ids remembered as seen (so a `duplicate` answer never
+    /// stands for an event that was not persisted).
+    async fn append_durably(&self, tenant: &TenantId, events: &[&CanonicalEvent]) -> ApiResult<()> {
+        let received_at = chrono::Utc::now();
+        let records = events
+            .iter()
+            .map(|&event| {
+                LogEnvelope {
+                    tenant: tenant.clone(),
+                    received_at,
+                    event: event.clone(),
+                }
+                .to_record()
+            })
+            .collect();
+        self.inner.log.append(records).await?;
+        self.inner.recent.insert_all(
+            events
+                .iter()
+                .map(|e| (tenant.as_str(), e.source.as_str(), e.id.as_str())),
+        );
+        Ok(())
     }
 
     /// The authenticator, to share with other roles' routes.

@@ -14,7 +14,6 @@ use serde::Serialize;
 use super::IngestState;
 use super::body::read_limited;
 use super::error::{ApiError, ApiResult};
-use crate::log::LogEnvelope;
 use crate::normalize::{self, NormalizeError, Normalized};
 use crate::verify::{self, VerifyError, WebhookSource};
 
@@ -157,24 +156,7 @@ async fn append(
     if fresh.is_empty() && !events.is_empty() {
         return Ok("duplicate");
     }
-    let received_at = Utc::now();
-    let records = fresh
-        .iter()
-        .map(|e| {
-            LogEnvelope {
-                tenant: tenant.clone(),
-                received_at,
-                event: (*e).clone(),
-            }
-            .to_record()
-        })
-        .collect();
-    state.inner.log.append(records).await?;
-    recent.insert_all(
-        fresh
-            .iter()
-            .map(|e| (tenant.as_str(), e.source.as_str(), e.id.as_str())),
-    );
+    state.append_durably(tenant, &fresh).await?;
     let all_ignored = events.iter().all(|e| e.kind == EventKind::Ignored);
     Ok(if all_ignored { "ignored" } else { "accepted" })
 }
