@@ -28,6 +28,14 @@ pub(crate) struct HttpArgs {
     pub(crate) request_timeout_secs: u64,
 }
 
+impl HttpArgs {
+    /// The outermost request timeout for an app that serves queries: above
+    /// the query timeout, so a slow query gets its own, more precise 408.
+    pub(crate) fn timeout_above(&self, query: &QueryArgs) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(query.query_timeout_secs + 5))
+    }
+}
+
 /// The Kafka event log.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct KafkaArgs {

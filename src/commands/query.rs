@@ -38,11 +38,7 @@ pub(super) async fn run(args: QueryRoleArgs) -> anyhow::Result<()> {
     ));
     let state = QueryState::new(tables, auth, registry.clone(), args.query.config())
         .context("starting the query service")?;
-    let timeout = Duration::from_secs(
-        args.http
-            .request_timeout_secs
-            .max(args.query.query_timeout_secs + 5),
-    );
+    let timeout = args.http.timeout_above(&args.query);
     let app = finish(revstream_query::router(state).merge(health), timeout);
     let listener = tokio::net::TcpListener::bind(args.http.addr)
         .await

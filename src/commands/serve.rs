@@ -4,7 +4,6 @@
 //! restartable.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use revstream_ingest::http::{IngestState, ReadinessCheck, finish, router};
@@ -68,13 +67,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let query = QueryState::new(tables, ingest.auth(), registry.clone(), args.query.config())
         .context("starting the query service")?;
-    // The outer timeout sits above the query timeout so a slow query gets
-    // its own, more precise 408.
-    let request_timeout = Duration::from_secs(
-        args.http
-            .request_timeout_secs
-            .max(args.query.query_timeout_secs + 5),
-    );
+    let request_timeout = args.http.timeout_above(&args.query);
     let app = finish(
         router(ingest).merge(revstream_query::router(query)),
         request_timeout,
