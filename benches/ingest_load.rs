@@ -22,8 +22,9 @@
 //! ```
 //!
 //! Files: `driver` (the bounded loops and latencies), `steps` (one request
-//! or append per scenario), `workload` (bodies and envelopes), `cpu` (who
-//! used the cores), `report`.
+//! or append per scenario), `workload` (bodies and envelopes), `report`;
+//! shared with the other harnesses: `common/cpu.rs` (who used the cores)
+//! and `common/machine.rs`.
 //!
 //! Knobs (environment): `REVSTREAM_BENCH_CONCURRENCY` (64),
 //! `REVSTREAM_BENCH_SECS` (10 per scenario), `REVSTREAM_BENCH_WARMUP_SECS`
@@ -33,10 +34,12 @@
 // The report is this program's output: it prints a table on stdout.
 #![allow(clippy::print_stdout)]
 
-#[path = "ingest_load/cpu.rs"]
+#[path = "common/cpu.rs"]
 mod cpu;
 #[path = "ingest_load/driver.rs"]
 mod driver;
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "ingest_load/report.rs"]
 mod report;
 #[path = "ingest_load/steps.rs"]

@@ -99,6 +99,14 @@ pub(crate) struct PipelineRoleArgs {
     pub(crate) kafka: KafkaArgs,
     #[command(flatten)]
     pub(crate) tables: TableArgs,
+    /// Address of the operations listener: GET /metrics, /healthz and
+    /// /readyz, nothing else and no authentication (keep it private).
+    #[arg(
+        long = "http",
+        env = "REVSTREAM_HTTP",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub(crate) http: std::net::SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -138,6 +146,46 @@ pub(crate) enum Command {
     /// active at once for rotation).
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Backfill or repair a tenant's history: pull a provider's API with the
+    /// stored credential (--pull), or import a file (provider list pages,
+    /// NDJSON canonical events, CSV with a column mapping). Re-running is
+    /// safe: the same records get the same event ids.
+    Backfill(BackfillArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackfillArgs {
+    #[arg(long, env = "REVSTREAM_TENANT")]
+    pub(crate) tenant: String,
+    /// stripe, whop or calendly (with --pull, or a file of list-API pages),
+    /// csv or ndjson (a file).
+    #[arg(long, env = "REVSTREAM_SOURCE")]
+    pub(crate) source: String,
+    /// The file to import.
+    pub(crate) file: Option<std::path::PathBuf>,
+    /// Read the provider's list API with the tenant's stored credential
+    /// (PUT /v1/admin/tenants/{tenant}/credentials/{source}).
+    #[arg(long)]
+    pub(crate) pull: bool,
+    /// CSV: a JSON mapping {"columns": {"Column": "field.path"}, "constants": {"type": "…"}}.
+    #[arg(long, env = "REVSTREAM_MAPPING")]
+    pub(crate) mapping: Option<std::path::PathBuf>,
+    /// CSV: map a column to a canonical field (COLUMN=FIELD, repeatable).
+    #[arg(long)]
+    pub(crate) map: Vec<String>,
+    /// CSV: set a canonical field on every row (FIELD=VALUE, repeatable),
+    /// e.g. --set type=payment.succeeded.
+    #[arg(long)]
+    pub(crate) set: Vec<String>,
+    /// --pull: the provider API's base URL (default: its production API).
+    #[arg(long, env = "REVSTREAM_SYNC_BASE_URL")]
+    pub(crate) base_url: Option<String>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+    #[command(flatten)]
+    pub(crate) kafka: KafkaArgs,
+    #[command(flatten)]
+    pub(crate) local_log: LocalLogArgs,
 }
 
 #[derive(Debug, Subcommand)]

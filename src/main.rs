@@ -10,6 +10,7 @@ mod pipeline_task;
 mod registry_args;
 mod role_args;
 mod shutdown;
+mod telemetry;
 
 use clap::Parser;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use revstream_ingest::http::IngestConfig;
+use revstream_ingest::http::{IngestConfig, ServeOptions};
 use revstream_ingest::log::EventLog;
 use revstream_ingest::log::kafka::{KafkaConfig, KafkaLog};
 use revstream_ingest::log::local::{LocalLog, LocalLogOptions};
@@ -26,9 +26,23 @@ pub(crate) struct HttpArgs {
     /// Longest time one request may take before it is answered 408.
     #[arg(long, env = "REVSTREAM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub(crate) request_timeout_secs: u64,
+
+    /// Longest a client may take to send a request's headers (and how long
+    /// an idle kept-alive connection stays open) before it is dropped, so
+    /// slow or silent clients cannot hold connections.
+    #[arg(long, env = "REVSTREAM_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub(crate) header_read_timeout_secs: u64,
 }
 
 impl HttpArgs {
+    /// Connection limits for [`serve_http`](revstream_ingest::http::serve_http).
+    pub(crate) fn serve_options(&self) -> ServeOptions {
+        ServeOptions {
+            // Zero would drop every connection before its first byte.
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+        }
+    }
+
     /// The outermost request timeout for an app that serves queries: above
     /// the query timeout, so a slow query gets its own, more precise 408.
     pub(crate) fn timeout_above(&self, query: &QueryArgs) -> Duration {
@@ -129,6 +143,31 @@ pub(crate) struct IngestArgs {
     /// Per-tenant burst allowance.
     #[arg(long, env = "REVSTREAM_RATE_BURST", default_value_t = 100_000.0)]
     pub(crate) rate_burst: f64,
+
+    /// Sync pulls: a provider API's base URL instead of its production one,
+    /// as PROVIDER=URL (repeatable, or comma-separated in the variable), for
+    /// an egress proxy or a test double.
+    #[arg(
+        long = "sync-base-url",
+        env = "REVSTREAM_SYNC_BASE_URLS",
+        value_delimiter = ',',
+        value_parser = parse_sync_base_url
+    )]
+    pub(crate) sync_base_urls: Vec<(String, String)>,
+}
+
+fn parse_sync_base_url(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((provider, url))
+            if ["stripe", "whop", "calendly"].contains(&provider.trim())
+                && (url.starts_with("http://") || url.starts_with("https://")) =>
+        {
+            Ok((provider.trim().to_owned(), url.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "{s:?} must read PROVIDER=URL with PROVIDER stripe, whop or calendly and an http(s) URL"
+        )),
+    }
 }
 
 impl IngestArgs {
@@ -139,6 +178,7 @@ impl IngestArgs {
             batch_max_events: self.batch_max_events,
             rate_per_sec: self.rate_limit,
             rate_burst: self.rate_burst,
+            sync_base_urls: self.sync_base_urls.iter().cloned().collect(),
             ..IngestConfig::default()
         }
     }
@@ -163,6 +203,16 @@ pub(crate) struct TableArgs {
         default_value = "revstream-pipeline"
     )]
     pub(crate) kafka_group: String,
+
+    /// Compact an `events` tenant partition once it holds more files than
+    /// this (one file lands per touched tenant per pipeline cycle).
+    #[arg(long, env = "REVSTREAM_COMPACT_MAX_FILES", default_value_t = 16)]
+    pub(crate) compact_max_files: usize,
+
+    /// Minutes a replaced table file is kept for queries on older snapshots
+    /// before vacuum deletes it.
+    #[arg(long, env = "REVSTREAM_VACUUM_RETENTION_MINS", default_value_t = 60)]
+    pub(crate) vacuum_retention_mins: u64,
 }
 
 impl TableArgs {
@@ -177,9 +227,17 @@ impl TableArgs {
     }
 
     pub(crate) fn pipeline_config(&self) -> revstream_pipeline::PipelineConfig {
+        let defaults = revstream_pipeline::PipelineConfig::default();
         revstream_pipeline::PipelineConfig {
             max_batch: self.pipeline_max_batch,
-            ..revstream_pipeline::PipelineConfig::default()
+            maintenance: revstream_pipeline::MaintenancePolicy {
+                max_files_per_partition: self.compact_max_files.max(1),
+                vacuum_retention: Duration::from_secs(
+                    self.vacuum_retention_mins.saturating_mul(60),
+                ),
+                ..defaults.maintenance.clone()
+            },
+            ..defaults
         }
     }
 }

@@ -2,7 +2,7 @@
 //! webhooks from each provider plus a producer batch, metrics read back
 //! exactly — on `revstream serve` (embedded log, SQLite) across a restart,
 //! and on separate ingest, pipeline and query processes over the real
-//! broker and PostgreSQL.
+//! broker and PostgreSQL — and what every role's `/metrics` says about it.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
@@ -266,6 +266,167 @@ async fn serve_end_to_end_survives_a_restart() {
     serve.stop();
 }
 
+/// `GET /metrics` of a role, checked to be OpenMetrics text.
+async fn scrape(http: &reqwest::Client, base: &str) -> String {
+    let r = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    text
+}
+
+/// The value of one series (name and labels exactly as exposed).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Every `revstream_pipeline_consumer_lag_records` series: (labels, value).
+fn lag_series(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("revstream_pipeline_consumer_lag_records{"))
+        .filter_map(|l| {
+            let (labels, v) = l.split_once("} ")?;
+            Some((labels.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A Stripe delivery whose signature was made with the wrong secret.
+async fn send_forged(http: &reqwest::Client, ingest: &str) {
+    let body = r#"{"id": "evt_forged", "type": "customer.subscription.created"}"#;
+    let r = http
+        .post(format!("{ingest}/v1/webhooks/stripe/acme"))
+        .header(
+            "Stripe-Signature",
+            sign_t_v1("whsec_not_the_secret", now(), body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "{}", r.text().await.unwrap());
+}
+
+/// The pipeline committed every event of the scenario, and measured it.
+fn assert_pipeline_metrics(text: &str) {
+    let committed = sample(text, "revstream_pipeline_events_committed_total").unwrap();
+    assert!(committed >= 4.0, "4 events at least: {committed}\n{text}");
+    assert!(sample(text, "revstream_pipeline_commits_total").unwrap() >= 1.0);
+    assert!(sample(text, "revstream_pipeline_commit_duration_seconds_count").unwrap() >= 1.0);
+    // One freshness observation per committed event.
+    assert_eq!(
+        sample(text, "revstream_pipeline_freshness_seconds_count"),
+        Some(committed),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_exposes_prometheus_metrics() {
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let port = free_port().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let serve = Process::start(
+        &["serve", "--http", &format!("127.0.0.1:{port}")],
+        data.path(),
+        &[],
+    );
+    wait_healthy(&http, &base).await;
+    let key = send_scenario(&http, &base).await;
+    send_forged(&http, &base).await;
+    // /v1/metrics is a query route: the wait is timed too.
+    assert_eq!(wait_for_metrics(&http, &base, &key).await, expected());
+    let r = http
+        .post(format!("{base}/v1/query"))
+        .bearer_auth(&key)
+        .json(&json!({"sql": "SELECT count(*) AS n FROM events"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let text = scrape(&http, &base).await;
+    let requests = |source: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"revstream_ingest_requests_total{{route="webhooks",source="{source}",status="accepted"}}"#
+            ),
+        )
+    };
+    for source in ["stripe", "whop", "calendly"] {
+        assert_eq!(requests(source), Some(1.0), "{source}\n{text}");
+    }
+    assert_eq!(
+        sample(
+            &text,
+            r#"revstream_ingest_rejected_total{route="webhooks",source="stripe",reason="invalid_signature"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"revstream_ingest_requests_total{route="events",source="api",status="accepted"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"revstream_ingest_events_total{route="events",status="invalid"}"#
+        ),
+        Some(1.0)
+    );
+    // Every successful append was timed: 3 webhooks and 1 batch.
+    assert_eq!(
+        sample(&text, "revstream_ingest_append_duration_seconds_count"),
+        Some(4.0),
+        "{text}"
+    );
+    assert_pipeline_metrics(&text);
+    // Caught up: each partition of the embedded log (4) is 0 behind.
+    let lag = lag_series(&text);
+    assert_eq!(lag.len(), 4, "{text}");
+    assert!(lag.iter().all(|(_, v)| *v == 0.0), "{lag:?}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"revstream_query_request_duration_seconds_count{route="query",status="200"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            r#"revstream_query_request_duration_seconds_count{route="metrics",status="200"}"#
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(text.contains(r#"role="serve""#), "{text}");
+    // The in-process pipeline is part of readiness.
+    let ready: Value = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"]["pipeline"], "ok", "{ready}");
+    serve.stop();
+}
+
 /// The Stripe delivery again (a provider retry).
 async fn send_retry(http: &reqwest::Client, ingest: &str) -> reqwest::StatusCode {
     let stripe = json!({"id": "evt_e2e_sub", "object": "event", "type": "customer.subscription.created",
@@ -302,7 +463,11 @@ async fn separate_roles_on_kafka_and_postgres() {
         tempfile::tempdir().unwrap(),
     );
     let http = reqwest::Client::new();
-    let (ingest_port, query_port) = (free_port().to_string(), free_port().to_string());
+    let (ingest_port, query_port, pipeline_port) = (
+        free_port().to_string(),
+        free_port().to_string(),
+        free_port().to_string(),
+    );
     let shared = [
         ("REVSTREAM_KAFKA", broker.bootstrap.as_str()),
         ("REVSTREAM_KAFKA_TOPIC", topic.as_str()),
@@ -318,7 +483,12 @@ async fn separate_roles_on_kafka_and_postgres() {
     );
     wait_healthy(&http, &ingest_base).await;
     // The pipeline joins once ingest has created the topic.
-    let pipeline = Process::start(&["pipeline"], pipeline_dir.path(), &shared);
+    let pipeline_base = format!("http://127.0.0.1:{pipeline_port}");
+    let pipeline = Process::start(
+        &["pipeline", "--http", &format!("127.0.0.1:{pipeline_port}")],
+        pipeline_dir.path(),
+        &shared,
+    );
     let query = Process::start(
         &["query", "--http", &format!("127.0.0.1:{query_port}")],
         query_dir.path(),
@@ -327,7 +497,54 @@ async fn separate_roles_on_kafka_and_postgres() {
     wait_healthy(&http, &query_base).await;
 
     let key = send_scenario(&http, &ingest_base).await;
+    send_forged(&http, &ingest_base).await;
     assert_eq!(wait_for_metrics(&http, &query_base, &key).await, expected());
+
+    // Each role serves its own /metrics.
+    let text = scrape(&http, &ingest_base).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"revstream_ingest_requests_total{route="webhooks",source="stripe",status="accepted"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"revstream_ingest_rejected_total{route="webhooks",source="stripe",reason="invalid_signature"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    let text = scrape(&http, &query_base).await;
+    assert!(
+        text.contains(
+            r#"revstream_query_request_duration_seconds_count{route="metrics",status="200"}"#
+        ),
+        "{text}"
+    );
+    wait_healthy(&http, &pipeline_base).await;
+    let ready = http
+        .get(format!("{pipeline_base}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    assert_pipeline_metrics(&scrape(&http, &pipeline_base).await);
+    // Lag comes from librdkafka's statistics (every 5 s) once the group
+    // offsets are committed: the partition holding acme's events, caught up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let lag = loop {
+        let lag = lag_series(&scrape(&http, &pipeline_base).await);
+        if !lag.is_empty() || Instant::now() > deadline {
+            break lag;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(!lag.is_empty(), "no consumer lag reported");
+    assert!(lag.iter().all(|(_, v)| *v == 0.0), "{lag:?}");
     for p in [ingest, pipeline, query] {
         p.stop();
     }

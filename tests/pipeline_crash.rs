@@ -1,8 +1,8 @@
 //! Invariant 2 on real processes and the real broker: `revstream pipeline`
 //! killed with SIGKILL at random moments, again and again, while consuming
 //! a large stream, ends with tables equal to an uninterrupted run; and two
-//! pipelines in one consumer group, one killed midway, lose nothing and
-//! count nothing twice.
+//! pipelines in one consumer group, one leaving (SIGTERM) or dying
+//! (SIGKILL) midway, lose nothing and count nothing twice.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
@@ -64,6 +64,8 @@ fn spawn_pipeline(setup: &Setup, data: &Path, tables: &Path, group: &str) -> Chi
             &setup.topic,
         ])
         .args(["--kafka-group", group, "--pipeline-max-batch", "400"])
+        // Several pipelines run at once: each its own operations port.
+        .args(["--http", "127.0.0.1:0"])
         .arg("--table-uri")
         .arg(tables)
         .env("REVSTREAM_DATA_DIR", data)
@@ -175,9 +177,19 @@ async fn sigkill_at_random_moments_gives_the_tables_of_an_uninterrupted_run() {
     assert_same_tables(reference.path(), crashed.path()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "tansu 0.6 never completes a rebalance after a member is SIGKILLed; run against Apache Kafka or Redpanda: REVSTREAM_TEST_KAFKA=host:port cargo test --test pipeline_crash -- --ignored"]
-async fn a_rebalance_after_a_member_dies_loses_nothing_and_counts_nothing_twice() {
+/// How the first member of the group goes away midway.
+#[derive(Clone, Copy)]
+enum Departure {
+    /// SIGTERM: it finishes and commits its cycle, then leaves the group.
+    Leaves,
+    /// SIGKILL: it vanishes mid-cycle; the group notices by its silence.
+    Dies,
+}
+
+/// Two members share the partitions and the tables; one goes midway; the
+/// other takes its partitions over. The tables must equal a single
+/// uninterrupted run's: nothing lost, nothing counted twice.
+async fn rebalance_scenario(departure: Departure) {
     let Some(setup) = filled_topic(8, 600).await else {
         return;
     };
@@ -194,7 +206,6 @@ async fn a_rebalance_after_a_member_dies_loses_nothing_and_counts_nothing_twice(
     wait_complete(reference.path(), setup.distinct, Duration::from_secs(240)).await;
     terminate(&mut p);
 
-    // Two members share the partitions and the tables; one dies midway.
     let shared = tempfile::tempdir().unwrap();
     let group = unique_topic("rebalance-group");
     let mut a = spawn_pipeline(&setup, data_a.path(), shared.path(), &group);
@@ -204,9 +215,23 @@ async fn a_rebalance_after_a_member_dies_loses_nothing_and_counts_nothing_twice(
         assert!(Instant::now() < deadline, "no progress with two members");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    kill(&mut a);
+    match departure {
+        Departure::Leaves => terminate(&mut a),
+        Departure::Dies => kill(&mut a),
+    }
     wait_complete(shared.path(), setup.distinct, Duration::from_secs(240)).await;
     terminate(&mut b);
 
     assert_same_tables(reference.path(), shared.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_leaving_midway_hands_its_partitions_over_exactly() {
+    rebalance_scenario(Departure::Leaves).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tansu 0.6 never reassigns the partitions of a SIGKILLed member (seen here even with a 10 s session and 30 s rebalance timeout); run against Apache Kafka or Redpanda: REVSTREAM_TEST_KAFKA=host:port cargo test --test pipeline_crash -- --ignored"]
+async fn a_member_dying_midway_loses_nothing_and_counts_nothing_twice() {
+    rebalance_scenario(Departure::Dies).await;
 }

@@ -1,9 +1,10 @@
-//! The markdown report and the machine description.
+//! The markdown report.
 
 use std::path::Path;
 
 use super::cpu::CpuUse;
 use super::driver::Outcome;
+use super::machine::{filesystem_of, machine, profile};
 use super::{Backend, Settings};
 
 pub(crate) struct Row {
@@ -51,14 +52,7 @@ pub(crate) fn print_report(
     println!();
     println!("- machine: {}", machine());
     println!("- /proc/loadavg before the run: {load_before}");
-    println!(
-        "- build profile: {}",
-        if cfg!(debug_assertions) {
-            "debug (numbers not representative; use cargo bench)"
-        } else {
-            "release (cargo bench)"
-        }
-    );
+    println!("- build profile: {}", profile());
     if let Backend::Local(_) = backend {
         println!(
             "- local log: {} partitions, fsync per group commit, data on {}",
@@ -100,45 +94,4 @@ pub(crate) fn print_report(
          programs shared the cores: read the rates as lower bounds."
     );
     println!();
-}
-
-/// `nproc`, the CPU model and memory, from /proc where available.
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, m)| m.trim())
-        .to_owned();
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_gib = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(String::new(), |kb| {
-            format!(", {:.0} GiB RAM", kb / 1024.0 / 1024.0)
-        });
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("nproc {cpus}, {model}{mem_gib}, Linux {}", kernel.trim())
-}
-
-/// The filesystem type of the mount holding `dir`, from /proc/mounts.
-fn filesystem_of(dir: &Path) -> String {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let mut fields = l.split_whitespace();
-            let _device = fields.next()?;
-            let mount = fields.next()?;
-            let kind = fields.next()?;
-            dir.starts_with(mount)
-                .then(|| (mount.len(), kind.to_owned()))
-        })
-        .max_by_key(|(len, _)| *len)
-        .map_or_else(|| "an unknown filesystem".to_owned(), |(_, kind)| kind)
 }

@@ -12,9 +12,13 @@
 //! - [`log`]: the event log trait, its envelope, Kafka and the local log.
 //! - [`http`]: the axum routes, their limits and the JSON error contract.
 //! - [`recent`]: recently appended ids, to answer `duplicate`.
+//! - [`sync`]: provider pulls and file imports as snapshot events (backfill).
+//! - [`telemetry`]: the Prometheus metrics of the routes and the log.
 
 pub mod http;
 pub mod log;
 pub mod normalize;
 pub mod recent;
+pub mod sync;
+pub mod telemetry;
 pub mod verify;

@@ -18,6 +18,8 @@
 //! - [`source`]: reading the log (embedded local log; Kafka).
 //! - [`state`]: per-tenant event sets and change fingerprints.
 //! - [`runner`]: the loop.
+//! - [`telemetry`]: its Prometheus metrics (counters, commit latency,
+//!   freshness, consumer lag).
 
 pub mod batches;
 pub mod derive;
@@ -26,6 +28,7 @@ pub mod settings;
 pub mod source;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 
 pub use runner::{CycleReport, Pipeline, PipelineConfig, PipelineError, PipelineStats};
-pub use store::{TableStore, table_root};
+pub use store::{CompactionReport, MaintenancePolicy, TableStore, table_root};

@@ -23,7 +23,13 @@ use crate::batches::{EventRow, derived_batches, events_batch};
 use crate::settings::SettingsSource;
 use crate::source::{LogSource, SourceError};
 use crate::state::State;
-use crate::store::{Commit, StoreError, TableRewrite, TableStore};
+use crate::store::{Commit, MaintenancePolicy, StoreError, TableRewrite, TableStore};
+use crate::telemetry::PipelineMetrics;
+
+mod commit;
+mod maintain;
+
+use commit::CommitOutcome;
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -33,6 +39,8 @@ pub struct PipelineConfig {
     pub max_wait: Duration,
     /// Longest pause between commit retries while storage is down.
     pub max_backoff: Duration,
+    /// Compaction and vacuum of the tables.
+    pub maintenance: MaintenancePolicy,
 }
 
 impl Default for PipelineConfig {
@@ -41,6 +49,7 @@ impl Default for PipelineConfig {
             max_batch: 100_000,
             max_wait: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
+            maintenance: MaintenancePolicy::default(),
         }
     }
 }
@@ -88,7 +97,15 @@ pub struct Pipeline<S: LogSource> {
     /// restart the derived tables may lag the events table.
     dirty: BTreeSet<TenantId>,
     stats: Arc<PipelineStats>,
+    metrics: PipelineMetrics,
     committed: watch::Sender<u64>,
+    /// Next offset to read per owned partition as the tables hold it
+    /// (absent: nothing committed yet). A commit that finds the tables
+    /// elsewhere knows another writer took the partition.
+    positions: HashMap<u32, i64>,
+    /// When compaction and vacuum last ran (`None`: not yet).
+    last_compaction: Option<Instant>,
+    last_vacuum: Option<Instant>,
 }
 
 impl<S: LogSource> std::fmt::Debug for Pipeline<S> {
@@ -106,6 +123,7 @@ struct Fresh {
     event: CanonicalEvent,
     partition: u32,
     offset: u64,
+    received_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl<S: LogSource> Pipeline<S> {
@@ -118,6 +136,7 @@ impl<S: LogSource> Pipeline<S> {
         settings: Arc<dyn SettingsSource>,
         config: PipelineConfig,
     ) -> Self {
+        let stats = Arc::new(PipelineStats::default());
         Self {
             source,
             store,
@@ -126,14 +145,21 @@ impl<S: LogSource> Pipeline<S> {
             state: State::default(),
             partition_of: HashMap::new(),
             dirty: BTreeSet::new(),
-            stats: Arc::new(PipelineStats::default()),
+            stats: stats.clone(),
+            metrics: PipelineMetrics::new(stats),
             committed: watch::channel(0).0,
+            positions: HashMap::new(),
+            last_compaction: None,
+            last_vacuum: None,
         }
     }
 
     /// Takes over partitions: their committed positions and the state of
     /// their tenants, read back from the events table.
     async fn assign(&mut self, partitions: &[u32]) -> Result<(), PipelineError> {
+        // What the previous owner committed must be seen, or its last
+        // events would be missing from the state rebuilt here.
+        self.store.refresh().await?;
         let offsets = self
             .store
             .committed_offsets(self.source.partition_count())
@@ -142,7 +168,13 @@ impl<S: LogSource> Pipeline<S> {
             .into_iter()
             .filter(|(p, _)| partitions.contains(p))
             .collect();
-        self.source.seek(&positions);
+        self.source.seek(partitions, &positions);
+        for p in partitions {
+            match positions.get(p) {
+                Some(&next) => self.positions.insert(*p, next),
+                None => self.positions.remove(p),
+            };
+        }
         let stored = self.store.load_events(partitions).await?;
         let loaded = stored.len();
         for e in stored {
@@ -174,11 +206,19 @@ impl<S: LogSource> Pipeline<S> {
             self.state.tenants.remove(t);
             self.dirty.remove(t);
         }
+        for p in partitions {
+            self.positions.remove(p);
+        }
         tracing::info!(?partitions, tenants = gone.len(), "partitions revoked");
     }
 
     pub fn stats(&self) -> Arc<PipelineStats> {
         self.stats.clone()
+    }
+
+    /// The Prometheus view of this pipeline, to register for `/metrics`.
+    pub fn metrics(&self) -> PipelineMetrics {
+        self.metrics.clone()
     }
 
     /// Ticks once per successful commit; the query side uses it to know
@@ -199,6 +239,8 @@ impl<S: LogSource> Pipeline<S> {
 
     /// Reads one batch and commits what it changed.
     pub async fn cycle(&mut self, stop: &AtomicBool) -> Result<CycleReport, PipelineError> {
+        // Here everything read so far is committed: lag is from the tables.
+        self.metrics.set_lag(&self.source.lag());
         let batch = self
             .source
             .next_batch(self.config.max_batch, self.config.max_wait)
@@ -253,6 +295,7 @@ impl<S: LogSource> Pipeline<S> {
                     event: envelope.event,
                     partition: record.partition,
                     offset: record.offset,
+                    received_at: envelope.received_at,
                 });
             } else {
                 self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -261,11 +304,26 @@ impl<S: LogSource> Pipeline<S> {
 
         let commit = self.build_commit(&touched, &fresh, offsets).await?;
         let positions = commit.offsets.clone();
-        self.commit_with_retry(commit, &touched, stop).await?;
+        if let CommitOutcome::Lost(partitions) =
+            self.commit_with_retry(commit, &touched, stop).await?
+        {
+            // Another writer committed these partitions: forget this cycle
+            // for them and start over from what the tables hold.
+            self.revoke(&partitions);
+            self.assign(&partitions).await?;
+            return Ok(CycleReport {
+                assigned: true,
+                records: records.len(),
+                ..CycleReport::default()
+            });
+        }
+        self.metrics
+            .visible(fresh.iter().map(|f| f.received_at), chrono::Utc::now());
         self.source.committed(&positions).await;
         self.stats
             .events_committed
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        self.maintain_if_due().await;
         Ok(CycleReport {
             assigned,
             records: records.len(),
@@ -333,45 +391,7 @@ impl<S: LogSource> Pipeline<S> {
             rewrites: rewrites.into_values().collect(),
             events,
             offsets: offsets.into_iter().collect(),
+            events_committed: false,
         })
-    }
-
-    async fn commit_with_retry(
-        &mut self,
-        commit: Commit,
-        touched: &BTreeSet<TenantId>,
-        stop: &AtomicBool,
-    ) -> Result<(), PipelineError> {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let started = Instant::now();
-            match self.store.commit(commit.clone()).await {
-                Ok(()) => {
-                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    self.stats
-                        .last_commit_micros
-                        .store(micros, Ordering::Relaxed);
-                    self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                    self.committed.send_modify(|n| *n += 1);
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
-                    if stop.load(Ordering::Relaxed) {
-                        // Nothing was acknowledged from this cycle; the log
-                        // still holds it for the next start.
-                        for t in touched {
-                            if let Some(s) = self.state.tenants.get_mut(t) {
-                                s.invalidate();
-                            }
-                        }
-                        return Err(e.into());
-                    }
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "table commit failed; pausing");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.config.max_backoff);
-                }
-            }
-        }
     }
 }

@@ -57,10 +57,17 @@ impl SettingsSource for RegistrySettings {
                     ChurnRecognition::AtRequest => ChurnSetting::AtRequest,
                 },
             },
+            // Events of a tenant the registry does not know (never created,
+            // or deleted) still count, in UTC with default churn. Cached, so
+            // this is said once per tenant, not once per cycle.
+            Err(revstream_registry::Error::TenantNotFound(_)) => {
+                tracing::warn!(%tenant, "tenant not in the registry; its metrics use UTC and default churn");
+                TenantSettings::default()
+            }
+            // An outage: use the defaults for now but ask again next cycle;
+            // when the registry answers, changed rows are rewritten.
             Err(e) => {
-                // Events of a tenant the registry does not know (deleted, or a
-                // registry outage) still count, in UTC with default churn.
-                tracing::warn!(%tenant, error = %e, "tenant settings unavailable; using defaults");
+                tracing::warn!(%tenant, error = %e, "tenant settings unavailable; using defaults until the registry answers");
                 return TenantSettings::default();
             }
         };

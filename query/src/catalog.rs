@@ -1,7 +1,8 @@
 //! The per-request catalog: a `SessionContext` whose only catalog
 //! (`datafusion`) and schema (`public`) hold the caller's tenant-scoped
 //! tables — `events`, `subscriptions`, `mrr_movements`, `metrics_daily`,
-//! `calls`, `payments`, `refunds`, `customers` — and nothing else.
+//! `calls`, `payments`, `refunds`, `customers` — plus, when the engine has
+//! the registry, `sync_runs` (read from it at scan time) — and nothing else.
 //!
 //! ```text
 //!  SQL ─▶ planner ─▶ datafusion.public.<table> ─▶ TenantTable(tenant, Delta provider)
@@ -33,9 +34,11 @@ use deltalake::datafusion::logical_expr::{
 use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::datafusion::physical_plan::filter::FilterExecBuilder;
 use deltalake::datafusion::prelude::{SessionContext, col, lit};
+use revstream_registry::Registry;
 use revstream_schemas::tables::TENANT_COLUMN;
 use revstream_schemas::{TableName, TenantId};
 
+use crate::sync_runs::{SYNC_RUNS, SyncRunsTable};
 use crate::tables::TablesSnapshot;
 
 /// The only catalog name a query can use.
@@ -51,21 +54,23 @@ pub fn tenant_context(
     state: SessionState,
 ) -> SessionContext {
     let mut state = state;
-    state.register_catalog_list(tenant_catalog(snapshot, tenant));
+    state.register_catalog_list(tenant_catalog(snapshot, tenant, None));
     SessionContext::new_with_state(state)
 }
 
 /// The catalog list of [`tenant_context`]: one catalog, one schema, the
-/// tenant's tables.
+/// tenant's tables (and its `sync_runs` when `registry` is given).
 pub fn tenant_catalog(
     snapshot: Arc<TablesSnapshot>,
     tenant: &TenantId,
+    registry: Option<&Registry>,
 ) -> Arc<dyn CatalogProviderList> {
     Arc::new(TenantCatalogList {
         catalog: Arc::new(TenantCatalog {
             schema: Arc::new(TenantSchema {
                 tenant: tenant.clone(),
                 snapshot,
+                registry: registry.cloned(),
             }),
         }),
     })
@@ -115,18 +120,31 @@ impl CatalogProvider for TenantCatalog {
 struct TenantSchema {
     tenant: TenantId,
     snapshot: Arc<TablesSnapshot>,
+    registry: Option<Registry>,
 }
 
 #[async_trait]
 impl SchemaProvider for TenantSchema {
     fn table_names(&self) -> Vec<String> {
-        TableName::ALL
+        let mut names: Vec<String> = TableName::ALL
             .iter()
             .map(|t| t.as_str().to_owned())
-            .collect()
+            .collect();
+        if self.registry.is_some() {
+            names.push(SYNC_RUNS.to_owned());
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        if name == SYNC_RUNS
+            && let Some(registry) = &self.registry
+        {
+            return Ok(Some(Arc::new(SyncRunsTable::new(
+                registry.clone(),
+                self.tenant.clone(),
+            ))));
+        }
         Ok(TableName::parse(name).map(|t| {
             Arc::new(TenantTable::new(
                 self.snapshot.provider(t),
@@ -136,7 +154,7 @@ impl SchemaProvider for TenantSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        TableName::parse(name).is_some()
+        TableName::parse(name).is_some() || (name == SYNC_RUNS && self.registry.is_some())
     }
 }
 

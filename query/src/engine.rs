@@ -141,6 +141,8 @@ pub struct QueryEngine {
     runtime: Arc<RuntimeEnv>,
     permits: Arc<Semaphore>,
     cache: ResultCache,
+    /// Gives each tenant catalog its `sync_runs` table; `None` leaves it out.
+    registry: Option<revstream_registry::Registry>,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -178,7 +180,15 @@ impl QueryEngine {
             config,
             base,
             runtime,
+            registry: None,
         })
+    }
+
+    /// Adds the `sync_runs` table, read from `registry`, to every tenant's
+    /// catalog.
+    pub fn with_registry(mut self, registry: revstream_registry::Registry) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     pub fn tables(&self) -> &Arc<Tables> {
@@ -309,7 +319,7 @@ impl QueryEngine {
         tenant: &TenantId,
     ) -> Result<SessionState> {
         let mut state = self.query_state()?;
-        state.register_catalog_list(tenant_catalog(snapshot, tenant));
+        state.register_catalog_list(tenant_catalog(snapshot, tenant, self.registry.as_ref()));
         // Fixes now() and friends for the query (and the optimizer needs it).
         state.mark_start_execution();
         Ok(state)
@@ -453,11 +463,18 @@ impl Run {
     }
 }
 
-/// No function whose value changes between runs (`now()`, `random()`):
-/// only then may the result be cached.
+/// No function whose value changes between runs (`now()`, `random()`) and
+/// no scan of `sync_runs` (registry rows, not versioned tables): only then
+/// may the result be cached.
 fn deterministic(plan: &LogicalPlan) -> bool {
     let mut found = false;
     let walked = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && scan.table_name.table() == crate::sync_runs::SYNC_RUNS
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
         node.apply_expressions(|expr| {
             expr.apply(|e| {
                 if let Expr::ScalarFunction(f) = e

@@ -83,6 +83,18 @@ impl QueryError {
                     QueryError::QueryFailed(message)
                 }
             }
+            // The Parquet reader evaluating the caller's predicate (a cast
+            // that fails on the data, say) wraps the Arrow error: that is
+            // the query's fault, and retrying will not help.
+            DataFusionError::ParquetError(_) | DataFusionError::External(_)
+                if caused_by_compute(root) =>
+            {
+                if planning {
+                    QueryError::InvalidSql(message)
+                } else {
+                    QueryError::QueryFailed(message)
+                }
+            }
             // External: delta-rs reading the log or a file (a file vacuumed
             // under a running query, a storage outage) — a retry helps.
             DataFusionError::ObjectStore(_)
@@ -92,6 +104,28 @@ impl QueryError {
             _ => QueryError::Internal(message),
         }
     }
+}
+
+/// Whether an Arrow compute error (a cast, an overflow, a division by zero,
+/// a bad argument) is somewhere in `e`'s chain of causes.
+fn caused_by_compute(e: &DataFusionError) -> bool {
+    use arrow::error::ArrowError;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(
+            ArrowError::CastError(_)
+            | ArrowError::ComputeError(_)
+            | ArrowError::DivideByZero
+            | ArrowError::ArithmeticOverflow(_)
+            | ArrowError::InvalidArgumentError(_)
+            | ArrowError::ParseError(_),
+        ) = c.downcast_ref::<ArrowError>()
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 impl From<QueryError> for ApiError {

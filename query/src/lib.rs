@@ -21,17 +21,21 @@
 //! - [`cache`]: the bounded result cache.
 //! - [`http`]: the axum routes (`/v1/query`, `/v1/metrics`, `/v1/tables`).
 //! - [`cli`]: `revstream sql`.
+//! - [`telemetry`]: Prometheus metrics of the routes and the result cache.
 
 pub mod cache;
 pub mod catalog;
 pub mod cli;
+mod dialect;
 pub mod engine;
 mod error;
 pub mod format;
 mod guard;
 pub mod http;
 pub mod metrics;
+pub mod sync_runs;
 pub mod tables;
+pub mod telemetry;
 
 pub use cli::{CliFormat, run_sql};
 pub use engine::{QueryConfig, QueryEngine, QueryOutput, SqlParams, SqlRequest};

@@ -19,6 +19,7 @@ mod crypto;
 mod error;
 mod keys;
 mod secrets;
+mod sync;
 mod tenants;
 
 pub use admin_token::{ADMIN_TOKEN_FILE, AdminToken};
@@ -27,6 +28,7 @@ pub use crypto::MasterKey;
 pub use error::{Error, Result};
 pub use keys::{ApiKey, KeyIdentity, Role};
 pub use secrets::{SecretInfo, WEBHOOK_SOURCES};
+pub use sync::{SYNC_SOURCES, SavedCursor, SyncCounts, SyncRun, SyncSchedule, SyncStatus};
 pub use tenants::{ChurnRecognition, NewTenant, Tenant};
 
 /// Milliseconds since the Unix epoch, the registry's time format.

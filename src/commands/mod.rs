@@ -1,5 +1,6 @@
 //! One module per command family; `run` dispatches.
 
+mod backfill;
 mod ingest;
 mod keys;
 mod output;
@@ -22,5 +23,6 @@ pub(crate) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Tenants(c) => tenants::run(c).await,
         Command::Keys(c) => keys::run(c).await,
         Command::Secrets(c) => secrets::run(c).await,
+        Command::Backfill(args) => backfill::run(args).await,
     }
 }

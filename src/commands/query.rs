@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use revstream_ingest::http::{Auth, finish};
+use revstream_ingest::http::{Auth, finish, serve_http};
 use revstream_query::{QueryState, Tables, TablesOptions};
 
 use super::output;
 use crate::cli::QueryRoleArgs;
 use crate::shutdown::shutdown_signal;
+use crate::telemetry;
 
 /// How often a standalone query node looks for new table versions; the
 /// pipeline runs elsewhere, so there is no commit signal to wait on.
@@ -38,8 +39,15 @@ pub(super) async fn run(args: QueryRoleArgs) -> anyhow::Result<()> {
     ));
     let state = QueryState::new(tables, auth, registry.clone(), args.query.config())
         .context("starting the query service")?;
+    let mut prometheus = telemetry::registry("query");
+    state.metrics().register(&mut prometheus, &state);
     let timeout = args.http.timeout_above(&args.query);
-    let app = finish(revstream_query::router(state).merge(health), timeout);
+    let app = finish(
+        revstream_query::router(state)
+            .merge(health)
+            .merge(telemetry::routes(Arc::new(prometheus))),
+        timeout,
+    );
     let listener = tokio::net::TcpListener::bind(args.http.addr)
         .await
         .with_context(|| format!("binding {}", args.http.addr))?;
@@ -47,8 +55,7 @@ pub(super) async fn run(args: QueryRoleArgs) -> anyhow::Result<()> {
         "revstream query listening on http://{}; tables at {table_uri}",
         listener.local_addr()?
     ));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    serve_http(listener, app, args.http.serve_options(), shutdown_signal())
         .await
         .context("HTTP server")?;
     refresher.abort();

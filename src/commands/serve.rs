@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use revstream_ingest::http::{IngestState, ReadinessCheck, finish, router};
+use revstream_ingest::http::{IngestState, ReadinessCheck, finish, router, serve_http};
 use revstream_ingest::log::EventLog;
+use revstream_ingest::sync::schedule::Scheduler;
 use revstream_pipeline::source::kafka::KafkaSource;
 use revstream_pipeline::source::local::LocalSource;
 use revstream_query::{QueryState, Tables, TablesOptions};
@@ -16,6 +17,7 @@ use super::output;
 use crate::cli::ServeArgs;
 use crate::pipeline_task::{self, PipelineHandle};
 use crate::shutdown::shutdown_signal;
+use crate::telemetry;
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let registry = args.registry.open().await?;
@@ -57,7 +59,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("opening the tables for queries")?,
     );
-    let readiness: Vec<Arc<dyn ReadinessCheck>> = vec![tables.clone()];
+    let readiness: Vec<Arc<dyn ReadinessCheck>> = vec![tables.clone(), pipeline.readiness()];
     let ingest = IngestState::with_readiness(
         registry.clone(),
         log,
@@ -67,12 +69,24 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let query = QueryState::new(tables, ingest.auth(), registry.clone(), args.query.config())
         .context("starting the query service")?;
+    let mut prometheus = telemetry::registry("serve");
+    ingest.metrics().register(&mut prometheus);
+    pipeline.metrics.register(&mut prometheus);
+    query.metrics().register(&mut prometheus, &query);
     let request_timeout = args.http.timeout_above(&args.query);
     let app = finish(
-        router(ingest).merge(revstream_query::router(query)),
+        router(ingest.clone())
+            .merge(revstream_query::router(query))
+            .merge(telemetry::routes(Arc::new(prometheus))),
         request_timeout,
     );
 
+    // Periodic sync pulls (issue #8); a pull cut short resumes next time.
+    let scheduler = Scheduler {
+        state: ingest,
+        tick: std::time::Duration::from_secs(60),
+    }
+    .spawn();
     let listener = tokio::net::TcpListener::bind(args.http.addr)
         .await
         .with_context(|| format!("binding {}", args.http.addr))?;
@@ -90,10 +104,10 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Ordered shutdown: stop accepting, let in-flight requests finish (each
     // answers only after its append is durable), let the pipeline finish
     // and commit its cycle, then close the registry.
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    serve_http(listener, app, args.http.serve_options(), shutdown_signal())
         .await
         .context("HTTP server")?;
+    scheduler.abort();
     tracing::info!("HTTP drained; stopping the pipeline");
     pipeline.stop().await?;
     registry.close().await;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use revstream_ingest::http::{IngestConfig, IngestState, finish, router};
+use revstream_ingest::http::{IngestConfig, IngestState, ServeOptions, finish, router, serve_http};
 use revstream_ingest::log::EventLog;
 use revstream_registry::{MasterKey, NewTenant, Registry};
 use revstream_schemas::TenantId;
@@ -14,6 +14,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct TestServer {
     pub base: String,
+    pub addr: SocketAddr,
     pub registry: Registry,
     pub http: reqwest::Client,
     pub dir: tempfile::TempDir,
@@ -22,19 +23,41 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(log: Arc<dyn EventLog>, config: IngestConfig) -> TestServer {
+        Self::start_with(
+            log,
+            config,
+            Duration::from_secs(10),
+            ServeOptions::default(),
+        )
+        .await
+    }
+
+    /// Like [`TestServer::start`], with the request timeout of `finish` and
+    /// the connection limits of `serve_http` chosen by the test.
+    pub async fn start_with(
+        log: Arc<dyn EventLog>,
+        config: IngestConfig,
+        request_timeout: Duration,
+        serve: ServeOptions,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::open_in_data_dir(dir.path(), MasterKey::generate().unwrap())
             .await
             .unwrap();
         let state = IngestState::new(registry.clone(), log, ADMIN_TOKEN.to_owned(), config);
-        let app = finish(router(state), Duration::from_secs(10));
+        let app = finish(router(state), request_timeout);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
+        // The binary's own server (header read timeout included), so what
+        // the tests see is what a deployment does.
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            serve_http(listener, app, serve, std::future::pending())
+                .await
+                .unwrap();
         });
         TestServer {
             base: format!("http://{addr}"),
+            addr,
             registry,
             http: reqwest::Client::new(),
             dir,

@@ -41,7 +41,7 @@ pub(crate) struct SetCredential {
     credential: String,
 }
 
-fn tenant_id(raw: &str) -> ApiResult<TenantId> {
+pub(super) fn tenant_id(raw: &str) -> ApiResult<TenantId> {
     TenantId::parse(raw)
         .map_err(|e| ApiError::bad_request("invalid_tenant_id", format!("tenant id {e}")))
 }

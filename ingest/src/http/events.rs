@@ -15,9 +15,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::IngestState;
+use super::batch::split_rows;
 use super::body::read_limited;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorCode};
 use super::webhooks::rate_limited;
+use crate::telemetry::Route;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Rejected {
@@ -38,6 +40,14 @@ pub(crate) async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    let answer = accept(&state, headers, body).await;
+    if let Err(e) = &answer {
+        state.metrics().rejected(Route::Events, "api", e.code);
+    }
+    answer
+}
+
+async fn accept(state: &IngestState, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let who = state
         .inner
         .auth
@@ -100,7 +110,12 @@ pub(crate) async fn receive(
         answer.accepted = fresh.len();
     }
 
+    let metrics = state.metrics();
+    metrics.events(Route::Events, "accepted", answer.accepted);
+    metrics.events(Route::Events, "duplicate", answer.duplicates);
+    metrics.events(Route::Events, "invalid", answer.rejected.len());
     if answer.accepted == 0 && answer.duplicates == 0 {
+        metrics.rejected(Route::Events, "api", "no_valid_events");
         // Nothing could be accepted: 400, with the per-row reasons beside
         // the usual error object.
         let message = match answer.rejected.first() {
@@ -116,47 +131,17 @@ pub(crate) async fn receive(
             "error": {"code": "no_valid_events", "message": message},
             "accepted": 0, "duplicates": 0, "rejected": answer.rejected,
         });
-        return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
+        let mut response = (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorCode("no_valid_events"));
+        return Ok(response);
     }
+    let status = if answer.accepted > 0 {
+        "accepted"
+    } else {
+        "duplicate"
+    };
+    metrics.answered(Route::Events, "api", status);
     Ok(Json(answer).into_response())
-}
-
-/// The rows of a batch: the elements of a JSON array, or the non-blank
-/// lines of NDJSON. Only a body that is not even splittable into rows is
-/// refused as a whole.
-fn split_rows(body: &[u8]) -> ApiResult<Vec<&[u8]>> {
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        let elements: Vec<&serde_json::value::RawValue> =
-            serde_json::from_slice(body).map_err(|e| {
-                ApiError::bad_request(
-                    "invalid_json",
-                    format!("the body starts with '[' but is not a JSON array: {e}"),
-                )
-            })?;
-        return Ok(elements
-            .into_iter()
-            .map(|raw| raw.get().as_bytes())
-            .collect());
-    }
-    Ok(body
-        .split(|&b| b == b'\n')
-        .map(|line| line.trim_ascii())
-        .filter(|line| !line.is_empty())
-        .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_rows;
-
-    #[test]
-    fn arrays_and_ndjson_split_into_rows() {
-        let rows = split_rows(br#" [{"a":1}, {"b":[1,2]}, 3] "#).unwrap();
-        assert_eq!(rows, [&br#"{"a":1}"#[..], br#"{"b":[1,2]}"#, b"3"]);
-        let rows = split_rows(b"{\"a\":1}\r\n\n  \n{\"b\":2}\nnot json").unwrap();
-        assert_eq!(rows, [&b"{\"a\":1}"[..], b"{\"b\":2}", b"not json"]);
-        assert!(split_rows(b"[{\"a\":1},").is_err());
-        assert!(split_rows(b"").unwrap().is_empty());
-    }
 }

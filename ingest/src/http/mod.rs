@@ -4,12 +4,15 @@
 
 mod admin;
 pub mod auth;
+pub mod batch;
 pub mod body;
 mod error;
 mod events;
 mod health;
 mod json;
 mod rate_limit;
+mod serve;
+mod sync;
 mod ttl_cache;
 mod webhooks;
 
@@ -21,11 +24,13 @@ use axum::routing::{delete, get, post, put};
 use revstream_registry::Registry;
 
 pub use auth::Auth;
-pub use error::{ApiError, ApiResult};
+pub use error::{ApiError, ApiResult, ErrorCode};
 pub use health::ReadinessCheck;
+pub use serve::{ServeOptions, serve_http};
 
 use crate::log::{EventLog, LogEnvelope};
 use crate::recent::RecentIds;
+use crate::telemetry::IngestMetrics;
 use rate_limit::RateLimiter;
 use revstream_schemas::{CanonicalEvent, TenantId};
 use ttl_cache::TtlCache;
@@ -48,6 +53,11 @@ pub struct IngestConfig {
     pub auth_cache_ttl: Duration,
     /// How many recent event ids are remembered to answer `duplicate`.
     pub recent_ids: usize,
+    /// Sync pulls: provider name → base URL replacing its production API
+    /// (tests, egress proxies).
+    pub sync_base_urls: std::collections::BTreeMap<String, String>,
+    /// Sync pulls: retries and backoff against providers.
+    pub sync_retry: crate::sync::RetryPolicy,
 }
 
 impl Default for IngestConfig {
@@ -60,6 +70,8 @@ impl Default for IngestConfig {
             rate_burst: 100_000.0,
             auth_cache_ttl: Duration::from_secs(10),
             recent_ids: 1_000_000,
+            sync_base_urls: std::collections::BTreeMap::new(),
+            sync_retry: crate::sync::RetryPolicy::default(),
         }
     }
 }
@@ -79,7 +91,10 @@ struct Inner {
     secrets: TtlCache<(String, &'static str), Arc<Vec<String>>>,
     limiter: RateLimiter,
     recent: RecentIds,
+    /// (tenant, source) of the pulls this process runs, one at a time each.
+    running_syncs: RunningSyncs,
     extra_readiness: Vec<Arc<dyn ReadinessCheck>>,
+    metrics: IngestMetrics,
 }
 
 impl IngestState {
@@ -108,10 +123,12 @@ impl IngestState {
                 secrets: TtlCache::new(ttl, 100_000),
                 limiter: RateLimiter::new(config.rate_per_sec, config.rate_burst),
                 recent: RecentIds::new(config.recent_ids),
+                running_syncs: RunningSyncs::default(),
                 registry,
                 log,
                 config,
                 extra_readiness,
+                metrics: IngestMetrics::default(),
             }),
         }
     }
@@ -136,7 +153,10 @@ impl IngestState {
                 .to_record()
             })
             .collect();
-        self.inner.log.append(records).await?;
+        let started = std::time::Instant::now();
+        let appended = self.inner.log.append(records).await;
+        self.inner.metrics.append_took(started.elapsed());
+        appended?;
         self.inner.recent.insert_all(
             events
                 .iter()
@@ -145,9 +165,31 @@ impl IngestState {
         Ok(())
     }
 
+    /// This state's metrics; the binary registers them for `/metrics`.
+    pub fn metrics(&self) -> &IngestMetrics {
+        &self.inner.metrics
+    }
+
     /// The authenticator, to share with other roles' routes.
     pub fn auth(&self) -> Arc<Auth> {
         self.inner.auth.clone()
+    }
+}
+
+/// The set of (tenant, source) pulls running in this process.
+#[derive(Debug, Default)]
+struct RunningSyncs(std::sync::Mutex<std::collections::HashSet<(String, &'static str)>>);
+
+impl RunningSyncs {
+    /// Adds `key`; false when it was already there.
+    fn try_insert(&self, key: (String, &'static str)) -> bool {
+        self.0.lock().map(|mut s| s.insert(key)).unwrap_or(false)
+    }
+
+    fn remove(&self, key: &(String, &'static str)) {
+        if let Ok(mut s) = self.0.lock() {
+            s.remove(key);
+        }
     }
 }
 
@@ -174,6 +216,15 @@ pub fn router(state: IngestState) -> Router {
             "/v1/admin/tenants/{tenant}/credentials/{source}",
             put(admin::set_credential),
         )
+        .route("/v1/admin/tenants/{tenant}/sync/runs", get(sync::list_runs))
+        .route(
+            "/v1/admin/tenants/{tenant}/sync/{source}",
+            post(sync::trigger),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/sync/{source}/schedule",
+            put(sync::set_schedule),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
@@ -182,7 +233,8 @@ pub fn router(state: IngestState) -> Router {
 /// The outermost layers, applied once to the composed app of all roles:
 /// unknown routes and methods answer in the JSON error format, and every
 /// request is bounded by `request_timeout` (408), so a slow client or a
-/// stuck dependency cannot hold a connection forever.
+/// stuck dependency cannot hold a connection forever. The clock starts once
+/// the request head is in; the head itself is bounded by [`serve_http`].
 pub fn finish(router: Router, request_timeout: Duration) -> Router {
     router
         .fallback(|| async {

@@ -15,6 +15,7 @@ use super::IngestState;
 use super::body::read_limited;
 use super::error::{ApiError, ApiResult};
 use crate::normalize::{self, NormalizeError, Normalized};
+use crate::telemetry::Route;
 use crate::verify::{self, VerifyError, WebhookSource};
 
 #[derive(Debug, Serialize)]
@@ -29,23 +30,42 @@ pub(crate) async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<WebhookAnswer>> {
-    let source = WebhookSource::parse(&source).ok_or_else(|| {
+    // The label is the parsed provider, never the caller's text: the number
+    // of series stays bounded whatever paths are sent.
+    let label = WebhookSource::parse(&source).map_or("unknown", WebhookSource::as_str);
+    let answer = verify_and_append(&state, &source, &tenant, &headers, body).await;
+    let metrics = state.metrics();
+    match &answer {
+        Ok(Json(a)) => metrics.answered(Route::Webhooks, label, a.status),
+        Err(e) => metrics.rejected(Route::Webhooks, label, e.code),
+    }
+    answer
+}
+
+async fn verify_and_append(
+    state: &IngestState,
+    source: &str,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Json<WebhookAnswer>> {
+    let source = WebhookSource::parse(source).ok_or_else(|| {
         ApiError::not_found(
             "unknown_source",
             format!("unknown webhook source {source:?}: use stripe, whop, calendly or standard"),
         )
     })?;
     // An invalid id cannot name a tenant: same answer as an unknown one.
-    let tenant = TenantId::parse(&tenant).map_err(|_| {
+    let tenant = TenantId::parse(tenant).map_err(|_| {
         ApiError::not_found(
             "unknown_tenant",
             format!("tenant {tenant:?} does not exist"),
         )
     })?;
-    let secrets = secrets_for(&state, &tenant, source).await?;
-    let body = read_limited(&headers, body, state.inner.config.webhook_body_limit).await?;
+    let secrets = secrets_for(state, &tenant, source).await?;
+    let body = read_limited(headers, body, state.inner.config.webhook_body_limit).await?;
 
-    let verified = verify::verify(source, &headers, &body, &secrets, Utc::now().timestamp())
+    let verified = verify::verify(source, headers, &body, &secrets, Utc::now().timestamp())
         .map_err(signature_error)?;
     // Rate-limit only signed requests, so forged floods cannot spend a
     // tenant's budget.
@@ -56,7 +76,7 @@ pub(crate) async fn receive(
         .map_err(rate_limited)?;
 
     let normalized = normalize_body(source, &body, verified.webhook_id.as_deref())?;
-    let status = append(&state, &tenant, &normalized.events).await?;
+    let status = append(state, &tenant, &normalized.events).await?;
     Ok(Json(WebhookAnswer {
         status,
         event_id: normalized.provider_event_id,
@@ -153,10 +173,14 @@ async fn append(
         .iter()
         .filter(|e| !recent.contains(tenant.as_str(), e.source.as_str(), e.id.as_str()))
         .collect();
+    let metrics = state.metrics();
     if fresh.is_empty() && !events.is_empty() {
+        metrics.events(Route::Webhooks, "duplicate", events.len());
         return Ok("duplicate");
     }
     state.append_durably(tenant, &fresh).await?;
+    metrics.events(Route::Webhooks, "accepted", fresh.len());
+    metrics.events(Route::Webhooks, "duplicate", events.len() - fresh.len());
     let all_ignored = events.iter().all(|e| e.kind == EventKind::Ignored);
     Ok(if all_ignored { "ignored" } else { "accepted" })
 }

@@ -2,12 +2,12 @@
 //! pipeline processes share the partitions; the group hands a partition to a
 //! new owner when one leaves.
 //!
-//! Positions: the tables are the truth. Group offsets are committed only
-//! after the tables committed the same positions, so they can lag but never
-//! lead; a new owner starts at the group offset and drops what the tables
-//! already have (it loaded that partition's events first).
+//! Positions: the tables are the truth. When a partition is assigned, the
+//! pipeline reads its committed offset from the tables and seeks there.
+//! Group offsets are also committed, after the tables, so tools that watch
+//! the group see progress; they can lag the tables' but never lead.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,9 +15,13 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::{LogSource, SourceBatch, SourceError, SourceRecord};
+
+/// Longest wait for librdkafka to apply a seek.
+const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct KafkaSourceConfig {
@@ -28,6 +32,10 @@ pub struct KafkaSourceConfig {
     /// Extra librdkafka settings.
     pub extra: Vec<(String, String)>,
 }
+
+/// How often librdkafka reports statistics (the lag metric's resolution),
+/// unless `extra` sets `statistics.interval.ms`.
+pub const STATS_INTERVAL_MS: u32 = 5_000;
 
 /// Ownership changes seen by librdkafka's rebalance callbacks, drained by
 /// `next_batch` in order.
@@ -40,6 +48,9 @@ struct Changes {
 struct GroupContext {
     topic: String,
     changes: Arc<Mutex<Changes>>,
+    /// Records behind the high watermark per partition, from the latest
+    /// statistics.
+    lag: Arc<Mutex<HashMap<u32, u64>>>,
 }
 
 impl GroupContext {
@@ -52,7 +63,26 @@ impl GroupContext {
     }
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        // -1 means unknown (no fetch or no committed offset yet); the
+        // internal "unassigned" partition is -1 too.
+        let lag: HashMap<u32, u64> = topic
+            .partitions
+            .values()
+            .filter_map(|p| {
+                Some((
+                    u32::try_from(p.partition).ok()?,
+                    u64::try_from(p.consumer_lag).ok()?,
+                ))
+            })
+            .collect();
+        *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = lag;
+    }
+}
 
 impl ConsumerContext for GroupContext {
     // Revocations are recorded before the partitions go, assignments after
@@ -86,6 +116,9 @@ pub struct KafkaSource {
     config: KafkaSourceConfig,
     partition_count: u32,
     changes: Arc<Mutex<Changes>>,
+    lag: Arc<Mutex<HashMap<u32, u64>>>,
+    /// The partitions reported as assigned and not since revoked.
+    owned: BTreeSet<u32>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -102,9 +135,11 @@ impl KafkaSource {
     /// ingest creates it).
     pub async fn connect(config: KafkaSourceConfig) -> Result<Self, SourceError> {
         let changes = Arc::new(Mutex::new(Changes::default()));
+        let lag = Arc::new(Mutex::new(HashMap::new()));
         let context = GroupContext {
             topic: config.topic.clone(),
             changes: changes.clone(),
+            lag: lag.clone(),
         };
         let mut client = ClientConfig::new();
         client
@@ -114,7 +149,14 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000");
+            .set("heartbeat.interval.ms", "1000")
+            // Also the rebalance timeout: how long the group waits for a
+            // member to rejoin before it goes on without it. Kafka's
+            // default (5 minutes) would stall every partition of the group
+            // that long after one member dies; a cycle (read, derive,
+            // commit) is far shorter than this.
+            .set("max.poll.interval.ms", "30000")
+            .set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
         for (k, v) in &config.extra {
             client.set(k, v);
         }
@@ -149,6 +191,8 @@ impl KafkaSource {
             config,
             partition_count: count,
             changes,
+            lag,
+            owned: BTreeSet::new(),
         })
     }
 
@@ -167,8 +211,23 @@ impl LogSource for KafkaSource {
         self.partition_count
     }
 
-    fn seek(&mut self, _positions: &HashMap<u32, i64>) {
-        // Group offsets lag the tables' by design (see the module docs).
+    fn seek(&mut self, partitions: &[u32], positions: &HashMap<u32, i64>) {
+        for &p in partitions {
+            let Ok(partition) = i32::try_from(p) else {
+                continue;
+            };
+            let offset = positions
+                .get(&p)
+                .map_or(Offset::Beginning, |&next| Offset::Offset(next));
+            // Only fails for a partition no longer assigned to us; the
+            // revocation arrives with the next batch.
+            if let Err(e) = self
+                .consumer
+                .seek(&self.config.topic, partition, offset, SEEK_TIMEOUT)
+            {
+                tracing::debug!(partition = p, error = %e, "seek to the tables' position failed");
+            }
+        }
     }
 
     /// Ownership changes are reported with the batch; the pipeline applies
@@ -199,9 +258,21 @@ impl LogSource for KafkaSource {
             });
         }
         let changes = self.take_changes();
+        for p in &changes.revoked {
+            self.owned.remove(p);
+        }
+        self.owned.extend(changes.assigned.iter().copied());
         batch.assigned.extend(changes.assigned);
         batch.revoked.extend(changes.revoked);
         Ok(batch)
+    }
+
+    fn lag(&self) -> Vec<(u32, u64)> {
+        let lag = self.lag.lock().unwrap_or_else(|p| p.into_inner());
+        self.owned
+            .iter()
+            .filter_map(|p| Some((*p, *lag.get(p)?)))
+            .collect()
     }
 
     async fn committed(&mut self, positions: &[(u32, i64)]) {

@@ -69,12 +69,28 @@ impl LogSource for LocalSource {
         self.positions.len() as u32
     }
 
-    fn seek(&mut self, positions: &HashMap<u32, i64>) {
-        for (p, pos) in self.positions.iter_mut().enumerate() {
-            *pos = positions
-                .get(&(p as u32))
-                .map_or(0, |&o| u64::try_from(o).unwrap_or(0));
+    fn seek(&mut self, partitions: &[u32], positions: &HashMap<u32, i64>) {
+        for &p in partitions {
+            if let Some(pos) = self.positions.get_mut(p as usize) {
+                *pos = positions
+                    .get(&p)
+                    .map_or(0, |&o| u64::try_from(o).unwrap_or(0));
+            }
         }
+    }
+
+    /// The high watermark (the next offset to be written) minus the next
+    /// offset to read; nothing before the pipeline has positioned us.
+    fn lag(&self) -> Vec<(u32, u64)> {
+        if !self.announced {
+            return Vec::new();
+        }
+        self.watermarks
+            .iter()
+            .zip(&self.positions)
+            .enumerate()
+            .map(|(p, (end, &next))| (p as u32, end.borrow().saturating_sub(next)))
+            .collect()
     }
 
     async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<SourceBatch, SourceError> {

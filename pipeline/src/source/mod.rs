@@ -44,15 +44,22 @@ pub trait LogSource: Send {
     /// The partition count of the log (not only the owned ones).
     fn partition_count(&self) -> u32;
 
-    /// Continue these partitions at these offsets (next offset to read), as
-    /// committed with the tables. Sources whose own committed positions can
-    /// only lag the tables' (Kafka, committed after the tables) may ignore
-    /// it: re-read records are duplicates the pipeline drops.
-    fn seek(&mut self, positions: &HashMap<u32, i64>);
+    /// Continue each of `partitions` at its offset in `positions` (the
+    /// next offset to read, as committed with the tables), or at the start
+    /// of the partition when it has none. The tables are the truth: a
+    /// log's own bookkeeping (Kafka group offsets) is overridden.
+    fn seek(&mut self, partitions: &[u32], positions: &HashMap<u32, i64>);
 
     /// Up to `max` records, waiting at most `wait` for the first one.
     async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<SourceBatch, SourceError>;
 
     /// Called after the tables committed these positions.
     async fn committed(&mut self, _positions: &[(u32, i64)]) {}
+
+    /// Records behind the end of the log per partition this reader owns,
+    /// as last known (for `/metrics`); empty when the source cannot tell.
+    /// Cheap and without I/O: called once per cycle.
+    fn lag(&self) -> Vec<(u32, u64)> {
+        Vec::new()
+    }
 }

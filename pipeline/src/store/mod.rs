@@ -8,18 +8,27 @@
 //!  …
 //! ```
 //!
-//! A commit writes the derived tables of the touched tenants first
-//! (overwrite of exactly those tenants' partitions), then appends the new
-//! events together with the offsets (Delta `txn` actions, one app id per log
-//! partition). If the process dies in between, the derived tables are ahead
-//! of `events`; the restarted pipeline re-reads from the committed offsets,
-//! derives the same rows from the same set of events and overwrites them
-//! again — a deterministic function applied twice gives the same tables.
+//! A commit appends the new events first, together with the offsets
+//! (Delta `txn` actions, one app id per log partition), then rewrites the
+//! touched tenants' partitions of the derived tables. The `events` commit
+//! is the fence: Delta rejects it when another writer committed offsets of
+//! the same log partition since our snapshot, so a pipeline that lost a
+//! partition in a rebalance finds out before it writes anything derived
+//! (see `Pipeline`). If the process dies after the `events` commit, the
+//! derived tables lag; the restarted pipeline marks every tenant it loads
+//! dirty and derives it again — a deterministic function of the same set of
+//! events, so the same rows.
+//!
+//! A commit is staged: each step that lands is taken out of the
+//! [`Commit`], so a retry after a failure redoes only what is left and never
+//! appends the same events twice.
 
+mod maintain;
 mod open;
-
-pub use open::table_root;
 mod reload;
+
+pub use maintain::{CompactionReport, MaintenancePolicy};
+pub use open::table_root;
 
 use std::collections::HashMap;
 
@@ -27,15 +36,15 @@ use arrow::array::RecordBatch;
 use deltalake::DeltaTable;
 use deltalake::datafusion::prelude::{col, lit};
 use deltalake::kernel::Transaction;
-use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::transaction::{CommitProperties, TransactionError};
 use deltalake::protocol::SaveMode;
 use revstream_schemas::{TableName, TenantId};
 use tokio::sync::Mutex;
 
 pub use reload::StoredEvent;
 
-/// Why the table store failed. Every variant is an outage of the storage,
-/// not bad input: the pipeline pauses and retries.
+/// Why the table store failed. Every variant is an outage of the storage
+/// or a concurrent writer, not bad input: the pipeline pauses and retries.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("delta table {table}: {source}")]
@@ -76,6 +85,8 @@ pub struct Commit {
     pub events: Vec<RecordBatch>,
     /// (log partition, next offset to read) for every partition consumed.
     pub offsets: Vec<(u32, i64)>,
+    /// Whether the `events` step (rows and offsets) has landed.
+    pub events_committed: bool,
 }
 
 /// The Delta tables, opened once and kept at their latest version.
@@ -84,6 +95,24 @@ pub struct TableStore {
     /// Identifies the log the offsets belong to ("local", or the topic).
     log_id: String,
     tables: Mutex<HashMap<TableName, DeltaTable>>,
+}
+
+impl StoreError {
+    /// Whether another writer's commit got in first (retry at once, after a
+    /// refresh), rather than storage being unavailable (back off).
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Delta {
+                source: deltalake::DeltaTableError::Transaction {
+                    source: TransactionError::CommitConflict(_)
+                        | TransactionError::VersionAlreadyExists(_)
+                        | TransactionError::MaxCommitAttempts(_),
+                } | deltalake::DeltaTableError::VersionAlreadyExists(_),
+                ..
+            }
+        )
+    }
 }
 
 impl TableStore {
@@ -119,49 +148,70 @@ impl TableStore {
         Ok(out)
     }
 
-    /// Writes one cycle's rows. Derived tables first, `events` with the
-    /// offsets last (see the module docs for why this order is safe).
-    pub async fn commit(&self, commit: Commit) -> Result<()> {
+    /// Writes what is left of one cycle: `events` with the offsets first,
+    /// then the derived tables. Each step that lands is removed from
+    /// `pending`; on error, retry with what is left.
+    pub async fn commit(&self, pending: &mut Commit) -> Result<()> {
         let mut tables = self.tables.lock().await;
-        for rewrite in commit.rewrites {
-            if rewrite.tenants.is_empty() {
-                continue;
-            }
-            let table = rewrite.table;
-            let current = current(&tables, table)?;
-            let batches = if rewrite.batches.is_empty() {
-                vec![RecordBatch::new_empty(table.schema())]
+        if !pending.events_committed {
+            let txns = pending
+                .offsets
+                .iter()
+                .map(|&(p, next)| Transaction::new(self.app_id(p), next))
+                .collect();
+            let current = current(&tables, TableName::Events)?;
+            let batches = if pending.events.is_empty() {
+                vec![RecordBatch::new_empty(TableName::Events.schema())]
             } else {
-                rewrite.batches
+                pending.events.clone()
             };
-            let tenants = rewrite.tenants.iter().map(|t| lit(t.as_str())).collect();
             let written = current
                 .write(batches)
-                .with_save_mode(SaveMode::Overwrite)
-                .with_replace_where(
-                    col(revstream_schemas::tables::TENANT_COLUMN).in_list(tenants, false),
+                .with_save_mode(SaveMode::Append)
+                .with_commit_properties(
+                    CommitProperties::default().with_application_transactions(txns),
                 )
                 .await;
-            put(&mut tables, table, written).await?;
+            put(&mut tables, TableName::Events, written).await?;
+            pending.events_committed = true;
+            pending.events.clear();
         }
 
-        let txns = commit
-            .offsets
-            .iter()
-            .map(|&(p, next)| Transaction::new(self.app_id(p), next))
-            .collect();
-        let current = current(&tables, TableName::Events)?;
-        let batches = if commit.events.is_empty() {
-            vec![RecordBatch::new_empty(TableName::Events.schema())]
-        } else {
-            commit.events
-        };
-        let written = current
-            .write(batches)
-            .with_save_mode(SaveMode::Append)
-            .with_commit_properties(CommitProperties::default().with_application_transactions(txns))
-            .await;
-        put(&mut tables, TableName::Events, written).await
+        while let Some(rewrite) = pending.rewrites.first() {
+            if !rewrite.tenants.is_empty() {
+                let table = rewrite.table;
+                let current = current(&tables, table)?;
+                let batches = if rewrite.batches.is_empty() {
+                    vec![RecordBatch::new_empty(table.schema())]
+                } else {
+                    rewrite.batches.clone()
+                };
+                let tenants = rewrite.tenants.iter().map(|t| lit(t.as_str())).collect();
+                let written = current
+                    .write(batches)
+                    .with_save_mode(SaveMode::Overwrite)
+                    .with_replace_where(
+                        col(revstream_schemas::tables::TENANT_COLUMN).in_list(tenants, false),
+                    )
+                    .await;
+                put(&mut tables, table, written).await?;
+            }
+            pending.rewrites.remove(0);
+        }
+        Ok(())
+    }
+
+    /// Brings every table to its latest version: what other writers
+    /// committed becomes visible to this store's reads and commits.
+    pub async fn refresh(&self) -> Result<()> {
+        let mut tables = self.tables.lock().await;
+        for (&table, delta) in tables.iter_mut() {
+            delta
+                .update_state()
+                .await
+                .map_err(|source| StoreError::Delta { table, source })?;
+        }
+        Ok(())
     }
 
     /// The latest version of a table, for readers that want to know whether

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use deltalake::DeltaTable;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::{DeltaTable, DeltaTableBuilder};
 use revstream_schemas::TableName;
 use revstream_schemas::tables::TENANT_COLUMN;
 use tokio::sync::Mutex;
@@ -54,15 +54,24 @@ pub(crate) fn table_url(root: &Url, table: TableName) -> Result<Url> {
 async fn open_or_create(root: &Url, table: TableName) -> Result<DeltaTable> {
     let delta = |source| StoreError::Delta { table, source };
     let url = table_url(root, table)?;
-    if let Some(path) = (url.scheme() == "file")
+    let local = (url.scheme() == "file")
         .then(|| url.to_file_path().ok())
-        .flatten()
-    {
-        std::fs::create_dir_all(&path).map_err(|_| StoreError::Location(url.to_string()))?;
+        .flatten();
+    if let Some(path) = &local {
+        std::fs::create_dir_all(path).map_err(|_| StoreError::Location(url.to_string()))?;
     }
-    let existing = DeltaTable::try_from_url(url).await.map_err(delta)?;
-    if existing.version().is_some() {
-        return Ok(existing);
+    // A local table without a log is new: skip loading it, which would only
+    // log a scary "no files in log segment" error on every first start.
+    let is_new = local.is_some_and(|path| !path.join("_delta_log").exists());
+    let mut existing = DeltaTableBuilder::from_url(url)
+        .and_then(DeltaTableBuilder::build)
+        .map_err(delta)?;
+    if !is_new {
+        match existing.load().await {
+            Ok(()) => return Ok(existing),
+            Err(deltalake::DeltaTableError::NotATable(_)) => {}
+            Err(e) => return Err(delta(e)),
+        }
     }
     let schema: StructType =
         table

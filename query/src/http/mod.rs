@@ -27,6 +27,7 @@ use revstream_registry::Registry;
 use crate::engine::{QueryConfig, QueryEngine};
 use crate::error::Result;
 use crate::tables::Tables;
+use crate::telemetry::{self, QueryMetrics};
 
 /// Everything the query handlers share. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -39,6 +40,7 @@ struct Inner {
     engine: QueryEngine,
     auth: Arc<Auth>,
     registry: Registry,
+    metrics: QueryMetrics,
 }
 
 impl QueryState {
@@ -52,9 +54,10 @@ impl QueryState {
     ) -> Result<QueryState> {
         Ok(QueryState {
             inner: Arc::new(Inner {
-                engine: QueryEngine::new(tables, config)?,
+                engine: QueryEngine::new(tables, config)?.with_registry(registry.clone()),
                 auth,
                 registry,
+                metrics: QueryMetrics::default(),
             }),
         })
     }
@@ -62,13 +65,25 @@ impl QueryState {
     pub fn engine(&self) -> &QueryEngine {
         &self.inner.engine
     }
+
+    /// This state's metrics; the binary registers them for `/metrics`
+    /// (`metrics().register(&mut registry, &state)`).
+    pub fn metrics(&self) -> &QueryMetrics {
+        &self.inner.metrics
+    }
 }
 
-/// The query routes with their state applied.
+/// The query routes with their state applied, each timed and counted
+/// ([`telemetry`]).
 pub fn router(state: QueryState) -> Router {
+    let prometheus = state.metrics().clone();
     Router::new()
         .route("/v1/query", get(query::get).post(query::post))
         .route("/v1/metrics", get(metrics::get))
         .route("/v1/tables", get(tables::get))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            prometheus,
+            telemetry::track,
+        ))
 }

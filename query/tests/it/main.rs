@@ -6,9 +6,11 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
 mod freshness;
+mod fuzz_sql;
 mod golden;
 mod http;
 mod isolation;
 mod metrics;
 mod perf;
+mod prometheus;
 mod support;

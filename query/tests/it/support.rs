@@ -431,6 +431,8 @@ pub(crate) struct Server {
     pub(crate) http: reqwest::Client,
     pub(crate) acme: Keys,
     pub(crate) beta: Keys,
+    /// The query metrics of this server ([`Server::metrics_text`]).
+    pub(crate) prometheus: Arc<prometheus_client::registry::Registry>,
     _dir: tempfile::TempDir,
 }
 
@@ -470,6 +472,8 @@ impl Server {
             Duration::from_secs(10),
         ));
         let state = QueryState::new(tables, auth, registry.clone(), config).unwrap();
+        let mut prometheus = prometheus_client::registry::Registry::default();
+        state.metrics().register(&mut prometheus, &state);
         let app = finish(router(state), Duration::from_secs(120));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
@@ -482,8 +486,16 @@ impl Server {
             http: reqwest::Client::new(),
             acme: keys.next().unwrap(),
             beta: keys.next().unwrap(),
+            prometheus: Arc::new(prometheus),
             _dir: dir,
         }
+    }
+
+    /// The server's query metrics in the Prometheus text format.
+    pub(crate) fn metrics_text(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.prometheus).unwrap();
+        text
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

@@ -1,0 +1,441 @@
+//! Scenario 3: freshness under steady load — how long after `/v1/events`
+//! answered 200 a batch shows in `/v1/metrics`.
+//!
+//! ```text
+//!  T senders ─ POST /v1/events (B events, one steady rate) ─▶ ┌ ingest ─▶ LocalLog ─▶ Pipeline ┐ one process,
+//!  T pollers ─ GET /v1/metrics every few ms ─────────────────▶ └ query ◀─ Tables ◀─ commits ◀──┘ as `revstream serve`
+//! ```
+//!
+//! Every batch is B−1 events of the tenant's realistic stream plus one
+//! marker: a payment of 1 cent on a day nothing else touches. A tenant's
+//! batches go out one after another (each after the previous one's 200),
+//! so its log partition holds them in order and a commit makes a prefix of
+//! them visible: `cash_collected` on the marker day counts the visible
+//! batches. Each batch's freshness is the first poll that counted it minus
+//! the moment its 200 arrived; polls every [`POLL`] bound the resolution.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::ProgressBar;
+use revstream_ingest::http::{IngestConfig, IngestState, finish, router};
+use revstream_ingest::log::EventLog;
+use revstream_ingest::log::local::{LocalLog, LocalLogOptions};
+use revstream_pipeline::settings::RegistrySettings;
+use revstream_pipeline::source::local::LocalSource;
+use revstream_pipeline::{Pipeline, PipelineConfig, TableStore, table_root};
+use revstream_query::{QueryConfig, QueryState, Tables, TablesOptions};
+use revstream_registry::{MasterKey, NewTenant, Registry, Role};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::generator::{StreamSpec, tenant_events, tenant_id};
+use super::latency::{Latencies, fmt_ms, thousands};
+use super::report::{Outcome, Section, Target};
+use super::settings::Settings;
+
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
+const MARKER_DAY: &str = "2030-01-01";
+const POLL: Duration = Duration::from_millis(20);
+/// After the last batch, how long everything may take to show up.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
+const TARGET_P99: Duration = Duration::from_secs(1);
+
+/// One batch of one tenant.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    sent: Instant,
+    accepted: Option<Instant>,
+    visible: Option<Instant>,
+}
+
+struct TenantLoad {
+    ingest_key: String,
+    viewer_key: String,
+    bodies: Vec<String>,
+    batches: Arc<Mutex<Vec<Batch>>>,
+}
+
+pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Result<Outcome> {
+    let dir = super::bench_dir("freshness")?;
+    let tenants = settings.freshness_tenants;
+    let batch = settings.freshness_batch;
+    // Per tenant: one batch every `interval` gives the total rate.
+    let interval = Duration::from_secs_f64(batch as f64 * tenants as f64 / settings.rate as f64);
+    let batches_per_tenant =
+        (settings.freshness_duration().as_secs_f64() / interval.as_secs_f64()).ceil() as usize + 1;
+
+    bar.set_message("freshness: registering tenants and preparing batches");
+    let registry = Registry::open_in_data_dir(dir.path(), MasterKey::generate()?).await?;
+    let spec = StreamSpec::new(
+        (batch - 1) * batches_per_tenant,
+        settings.days,
+        settings.seed,
+    );
+    let mut loads = Vec::new();
+    for t in 0..tenants {
+        let id = tenant_id("f", t)?;
+        registry
+            .create_tenant(NewTenant {
+                id: id.clone(),
+                name: None,
+                timezone: None,
+                churn_recognition: None,
+            })
+            .await?;
+        let ingest_key = registry.create_key(&id, Role::Ingest).await?.key;
+        let viewer_key = registry.create_key(&id, Role::Viewer).await?.key;
+        let events = tenant_events(&spec, t)?;
+        let mut bodies = Vec::with_capacity(batches_per_tenant);
+        for (k, chunk) in events.chunks(batch - 1).enumerate() {
+            let mut rows = chunk
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.push(marker(k).to_string());
+            bodies.push(format!("[{}]", rows.join(",")));
+        }
+        loads.push(TenantLoad {
+            ingest_key,
+            viewer_key,
+            bodies,
+            batches: Arc::new(Mutex::new(Vec::new())),
+        });
+    }
+
+    // The stack, wired as `revstream serve` wires it.
+    let log = LocalLog::open(
+        dir.path().join("log"),
+        settings.partitions,
+        LocalLogOptions::default(),
+    )
+    .context("opening the local log")?;
+    let root = table_root(
+        dir.path()
+            .join("tables")
+            .to_str()
+            .context("a UTF-8 temp dir")?,
+    )?;
+    let store = Arc::new(TableStore::open(&root, "local").await?);
+    let pipeline = Pipeline::new(
+        LocalSource::new(log.clone())?,
+        store,
+        Arc::new(RegistrySettings::new(registry.clone())),
+        PipelineConfig::default(),
+    );
+    let commits = pipeline.commits();
+    let pipeline_stats = pipeline.stats();
+    let stop_pipeline = Arc::new(AtomicBool::new(false));
+    let pipeline_task = tokio::spawn(pipeline.run(stop_pipeline.clone()));
+    let tables = Arc::new(
+        Tables::open(
+            root,
+            TablesOptions {
+                commits: Some(commits),
+                ..TablesOptions::default()
+            },
+        )
+        .await?,
+    );
+    let event_log: Arc<dyn EventLog> = log.clone();
+    let ingest = IngestState::new(
+        registry.clone(),
+        event_log,
+        ADMIN_TOKEN.to_owned(),
+        IngestConfig {
+            rate_per_sec: 1e12,
+            rate_burst: 1e12,
+            ..IngestConfig::default()
+        },
+    );
+    let query = QueryState::new(
+        tables,
+        ingest.auth(),
+        registry.clone(),
+        QueryConfig::default(),
+    )?;
+    let app = finish(
+        router(ingest).merge(revstream_query::router(query)),
+        Duration::from_secs(60),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_server, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+
+    bar.set_message(format!(
+        "freshness: {} events/s for {} s ({} s warm-up)",
+        thousands(settings.rate),
+        settings.freshness_secs,
+        settings.warmup_secs
+    ));
+    let started = Instant::now();
+    let measured_from = started + Duration::from_secs(settings.warmup_secs);
+    let deadline = started + settings.freshness_duration();
+    let senders_done = Arc::new(AtomicBool::new(false));
+    let mut senders = tokio::task::JoinSet::new();
+    let mut pollers = tokio::task::JoinSet::new();
+    let all_batches: Vec<_> = loads.iter().map(|l| l.batches.clone()).collect();
+    for load in loads {
+        let (sender_client, sender_base) = (client.clone(), base.clone());
+        let batches = load.batches.clone();
+        let ingest_key = load.ingest_key.clone();
+        let bodies = load.bodies;
+        senders.spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            for body in bodies {
+                ticker.tick().await;
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let sent = Instant::now();
+                if let Ok(mut b) = batches.lock() {
+                    b.push(Batch {
+                        sent,
+                        accepted: None,
+                        visible: None,
+                    });
+                }
+                let accepted =
+                    post_batch(&sender_client, &sender_base, &ingest_key, body, batch).await?;
+                if let Ok(mut b) = batches.lock()
+                    && let Some(last) = b.last_mut()
+                {
+                    last.accepted = Some(accepted);
+                }
+            }
+            anyhow::Ok(())
+        });
+        let (client, base, done) = (client.clone(), base.clone(), senders_done.clone());
+        let batches = load.batches.clone();
+        let viewer_key = load.viewer_key;
+        pollers.spawn(async move { poll(&client, &base, &viewer_key, &batches, &done).await });
+    }
+    while let Some(joined) = senders.join_next().await {
+        joined.context("a sender panicked")??;
+    }
+    let send_elapsed = started.elapsed();
+    senders_done.store(true, Ordering::Relaxed);
+    bar.set_message("freshness: waiting for the last batches to show");
+    while let Some(joined) = pollers.join_next().await {
+        joined.context("a poller panicked")??;
+    }
+
+    stop_pipeline.store(true, Ordering::Relaxed);
+    pipeline_task
+        .await
+        .context("the pipeline task panicked")?
+        .context("the pipeline failed")?;
+    drop(client);
+    let _ = stop_server.send(());
+    let abort = server.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+    let commits = pipeline_stats.commits.load(Ordering::Relaxed);
+
+    // Only batches sent after the warm-up count.
+    let mut freshness = Vec::new();
+    let mut acks = Vec::new();
+    let mut measured_batches = 0u64;
+    for batches in &all_batches {
+        let batches = batches
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a sender panicked"))?;
+        for b in batches.iter().filter(|b| b.sent >= measured_from) {
+            let (Some(accepted), Some(visible)) = (b.accepted, b.visible) else {
+                bail!("a batch was neither answered nor seen");
+            };
+            measured_batches += 1;
+            acks.push(accepted.saturating_duration_since(b.sent));
+            // A poll may count a batch before its sender has read the 200.
+            freshness.push(visible.saturating_duration_since(accepted));
+        }
+    }
+    if measured_batches == 0 {
+        bail!("no batch was sent after the warm-up: raise REVSTREAM_BENCH_FRESHNESS_SECS");
+    }
+    // Senders stop at the deadline: the measured window is exactly this long.
+    let achieved = measured_batches as f64 * batch as f64 / settings.freshness_secs as f64;
+    let freshness = Latencies::new(freshness);
+    let acks = Latencies::new(acks);
+
+    let mut section = Section::new(
+        "Freshness under steady load (scenario 3)",
+        &[
+            "offered events/s",
+            "achieved events/s",
+            "batches measured",
+            "POST p50 / p99 ms",
+            "freshness p50 ms",
+            "p99 ms",
+            "max ms",
+        ],
+    );
+    section.note(format!(
+        "ingest, pipeline and query in one process as `revstream serve` wires them (local log with {} partitions, \
+         Delta tables, the query side refreshed on each pipeline commit), default pipeline and query config",
+        settings.partitions
+    ));
+    section.note(format!(
+        "{tenants} tenants, each posting a batch of {batch} events (its realistic stream + 1 marker payment) every \
+         {:.0} ms, one after another; {} s warm-up not counted, then {} s measured; {commits} pipeline commits \
+         in {:.0} s",
+        interval.as_secs_f64() * 1000.0,
+        settings.warmup_secs,
+        settings.freshness_secs,
+        send_elapsed.as_secs_f64()
+    ));
+    section.note(format!(
+        "freshness = first `/v1/metrics` poll (every {} ms per tenant, so up to that much is polling delay) \
+         that counts the batch's marker − the moment its 200 arrived",
+        POLL.as_millis()
+    ));
+    section.row(vec![
+        thousands(settings.rate),
+        thousands(achieved as u64),
+        thousands(measured_batches),
+        format!("{} / {}", fmt_ms(acks.p50()), fmt_ms(acks.p99())),
+        fmt_ms(freshness.p50()),
+        fmt_ms(freshness.p99()),
+        fmt_ms(freshness.max()),
+    ]);
+    let p99 = freshness.p99();
+    // The target holds only at the rate it names.
+    let rate_held = achieved >= 0.95 * settings.rate as f64;
+    let target = Target::new(
+        &format!(
+            "Freshness p99 at {} events/s offered",
+            thousands(settings.rate)
+        ),
+        "≤ 1 s at 5,000 events/s",
+        format!(
+            "p50 {} ms, p99 {} ms at {} events/s achieved",
+            fmt_ms(freshness.p50()),
+            fmt_ms(p99),
+            thousands(achieved as u64)
+        ),
+        // Below the target's rate the run says nothing about the target.
+        (settings.rate >= 5_000).then_some(p99 <= TARGET_P99.as_secs_f64() * 1000.0 && rate_held),
+    );
+    Ok(Outcome {
+        sections: vec![section],
+        targets: vec![target],
+    })
+}
+
+/// The marker event of batch `k`: 1 cent, on a day only markers use.
+fn marker(k: usize) -> Value {
+    let at = format!("{MARKER_DAY}T12:00:00Z");
+    json!({"id": format!("marker_{k}"), "type": "payment.succeeded", "occurred_at": at,
+        "source": "bench", "payment": {"id": format!("mk_{k}"), "amount": 1, "currency": "usd",
+        "paid_at": at}})
+}
+
+/// Posts one batch; the instant its 200 arrived.
+async fn post_batch(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    body: String,
+    size: usize,
+) -> anyhow::Result<Instant> {
+    let response = client
+        .post(format!("{base}/v1/events"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .context("POST /v1/events")?;
+    let status = response.status();
+    let answer = response.bytes().await?;
+    let accepted_at = Instant::now();
+    let accepted = serde_json::from_slice::<Value>(&answer)
+        .ok()
+        .and_then(|v| v["accepted"].as_u64());
+    if !status.is_success() || accepted != Some(size as u64) {
+        bail!(
+            "/v1/events: {status} {}",
+            String::from_utf8_lossy(&answer)
+                .chars()
+                .take(400)
+                .collect::<String>()
+        );
+    }
+    Ok(accepted_at)
+}
+
+/// Polls the marker day's `cash_collected` until every batch sent is
+/// visible; marks each batch at the first poll that counts it.
+async fn poll(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    batches: &Mutex<Vec<Batch>>,
+    senders_done: &AtomicBool,
+) -> anyhow::Result<()> {
+    let url = format!(
+        "{base}/v1/metrics?from={MARKER_DAY}&to={MARKER_DAY}&metrics=cash_collected&currency=usd"
+    );
+    let mut done_at: Option<Instant> = None;
+    loop {
+        let finished = senders_done.load(Ordering::Relaxed);
+        let response = client.get(&url).bearer_auth(key).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        let seen_at = Instant::now();
+        if !status.is_success() {
+            bail!(
+                "/v1/metrics: {status} {}",
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(400)
+                    .collect::<String>()
+            );
+        }
+        let answer: Value = serde_json::from_slice(&body).context("/v1/metrics: not JSON")?;
+        let visible = answer["totals"]["cash_collected"].as_u64().unwrap_or(0) as usize;
+        let all_visible = {
+            let mut b = batches
+                .lock()
+                .map_err(|_| anyhow::anyhow!("a sender panicked"))?;
+            if visible > b.len() {
+                bail!(
+                    "{visible} markers visible but only {} batches sent",
+                    b.len()
+                );
+            }
+            for batch in b.iter_mut().take(visible) {
+                batch.visible.get_or_insert(seen_at);
+            }
+            visible == b.len()
+        };
+        if finished {
+            if all_visible {
+                return Ok(());
+            }
+            let since = *done_at.get_or_insert(seen_at);
+            if since.elapsed() > DRAIN_TIMEOUT {
+                bail!("batches still not visible {DRAIN_TIMEOUT:?} after the load stopped");
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

@@ -1,0 +1,167 @@
+//! Keeping the number of files bounded: compaction and vacuum.
+//!
+//! Every cycle appends one Parquet file to `events` for each touched tenant,
+//! and replaces a touched tenant's partition of a derived table (one new
+//! file; the old one is only tombstoned in the Delta log). Left alone, an
+//! `events` partition grows by a file per cycle and the directories keep
+//! every tombstoned file. So, between cycles:
+//!
+//! - **compact**: an `events` partition holding more than
+//!   [`MaintenancePolicy::max_files_per_partition`] files is rewritten into
+//!   as few files as [`MaintenancePolicy::target_file_size`] allows (Delta
+//!   `optimize`, filtered to those tenants). An optimize commit changes no
+//!   rows, so readers see the same table and the offsets kept in `txn`
+//!   actions stay where they were. Only tenants this process owns are
+//!   compacted, so two pipeline processes never rewrite the same partition.
+//! - **vacuum**: every table drops files that were tombstoned (or orphaned by
+//!   a write that crashed before its commit) longer than
+//!   [`MaintenancePolicy::vacuum_retention`] ago. The retention is what a
+//!   query running on an older snapshot may still need.
+//!
+//! Maintenance is housekeeping: when it fails it is logged and retried at
+//! the next opportunity; it never stops the pipeline.
+
+use std::collections::{BTreeMap, HashSet};
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+use deltalake::operations::vacuum::VacuumMode;
+use deltalake::{FilterOp, FilterValue};
+use revstream_schemas::tables::TENANT_COLUMN;
+use revstream_schemas::{TableName, TenantId};
+
+use super::{Result, StoreError, TableStore, current, put};
+
+/// When and how hard to compact and vacuum.
+#[derive(Debug, Clone)]
+pub struct MaintenancePolicy {
+    /// An `events` partition with more files than this is compacted.
+    pub max_files_per_partition: usize,
+    /// Least time between two looks for crowded partitions.
+    pub compact_every: Duration,
+    /// Size of the files compaction writes.
+    pub target_file_size: NonZeroU64,
+    /// How long a replaced file is kept for readers of older snapshots.
+    pub vacuum_retention: Duration,
+    /// Least time between two vacuums.
+    pub vacuum_every: Duration,
+}
+
+impl Default for MaintenancePolicy {
+    fn default() -> Self {
+        Self {
+            max_files_per_partition: 16,
+            compact_every: Duration::from_secs(30),
+            target_file_size: NonZeroU64::new(64 << 20).unwrap_or(NonZeroU64::MIN),
+            vacuum_retention: Duration::from_secs(3600),
+            vacuum_every: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactionReport {
+    pub partitions: usize,
+    pub files_removed: u64,
+    pub files_added: u64,
+}
+
+impl TableStore {
+    /// Live data files per tenant partition of `table`.
+    pub async fn files_per_tenant(&self, table: TableName) -> Result<BTreeMap<String, usize>> {
+        let tables = self.tables.lock().await;
+        let delta = current(&tables, table)?;
+        let snapshot = delta
+            .snapshot()
+            .map_err(|source| StoreError::Delta { table, source })?;
+        let mut counts = BTreeMap::new();
+        for file in snapshot.log_data().iter() {
+            if let Some(Some(tenant)) = file.partition_values_map().remove(TENANT_COLUMN) {
+                *counts.entry(tenant).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Compacts the `events` partitions of `owned` tenants that hold more
+    /// than the policy's file count.
+    pub async fn compact_events(
+        &self,
+        owned: &HashSet<TenantId>,
+        policy: &MaintenancePolicy,
+    ) -> Result<CompactionReport> {
+        let crowded: Vec<String> = self
+            .files_per_tenant(TableName::Events)
+            .await?
+            .into_iter()
+            .filter(|(tenant, files)| {
+                *files > policy.max_files_per_partition
+                    && TenantId::parse(tenant).is_ok_and(|t| owned.contains(&t))
+            })
+            .map(|(tenant, _)| tenant)
+            .collect();
+        if crowded.is_empty() {
+            return Ok(CompactionReport::default());
+        }
+        let table = TableName::Events;
+        let mut tables = self.tables.lock().await;
+        let filters = [(
+            TENANT_COLUMN,
+            FilterOp::In,
+            FilterValue::Set(crowded.iter().map(String::as_str).collect()),
+        )];
+        let optimized = current(&tables, table)?
+            .optimize()
+            .with_filters(&filters)
+            .with_target_size(policy.target_file_size)
+            .await;
+        let (delta, metrics) = match optimized {
+            Ok((delta, metrics)) => (Ok(delta), Some(metrics)),
+            Err(e) => (Err(e), None),
+        };
+        put(&mut tables, table, delta).await?;
+        let report = metrics.map_or_else(CompactionReport::default, |m| CompactionReport {
+            partitions: crowded.len(),
+            files_removed: m.num_files_removed,
+            files_added: m.num_files_added,
+        });
+        tracing::info!(
+            partitions = report.partitions,
+            files_removed = report.files_removed,
+            files_added = report.files_added,
+            "compacted events partitions"
+        );
+        Ok(report)
+    }
+
+    /// Deletes files no live version needs that were replaced longer than
+    /// the retention ago, in every table. Returns how many were deleted.
+    pub async fn vacuum(&self, policy: &MaintenancePolicy) -> Result<usize> {
+        let retention =
+            chrono::Duration::from_std(policy.vacuum_retention).unwrap_or(chrono::Duration::MAX);
+        let mut deleted = 0;
+        let mut tables = self.tables.lock().await;
+        for table in TableName::ALL {
+            let vacuumed = current(&tables, table)?
+                .vacuum()
+                .with_mode(VacuumMode::Full)
+                .with_retention_period(retention)
+                // Delta refuses retentions under 7 days by default, to
+                // protect readers of week-old versions; ours are told by
+                // the policy instead.
+                .with_enforce_retention_duration(false)
+                .await;
+            let (delta, files) = match vacuumed {
+                Ok((delta, metrics)) => (Ok(delta), metrics.files_deleted.len()),
+                Err(e) => (Err(e), 0),
+            };
+            put(&mut tables, table, delta).await?;
+            deleted += files;
+        }
+        if deleted > 0 {
+            tracing::info!(files = deleted, "vacuumed replaced table files");
+        }
+        Ok(deleted)
+    }
+}
