@@ -161,7 +161,13 @@ async fn run(settings: &Settings) -> anyhow::Result<String> {
             }
         };
         for target in &outcome.targets {
-            bar.println(format!("  {}: {}", target.name, target.measured));
+            let line = format!("  {}: {}", target.name, target.measured);
+            // A hidden bar (stderr not a terminal) drops its printlns.
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
         outcomes.push(outcome);
         bar.inc(1);

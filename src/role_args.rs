@@ -75,6 +75,26 @@ pub(crate) struct KafkaArgs {
     /// answered 503.
     #[arg(long, env = "REVSTREAM_KAFKA_TIMEOUT_SECS", default_value_t = 10)]
     pub(crate) kafka_timeout_secs: u64,
+
+    /// Extra librdkafka setting, KEY=VALUE, for the producer and the
+    /// consumer (repeatable, or several separated by `;`): e.g.
+    /// security.protocol=SASL_SSL;sasl.mechanisms=PLAIN.
+    #[arg(
+        long = "kafka-option",
+        env = "REVSTREAM_KAFKA_OPTIONS",
+        value_delimiter = ';',
+        value_parser = parse_kafka_option
+    )]
+    pub(crate) kafka_options: Vec<(String, String)>,
+}
+
+fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE (a librdkafka setting), got {s:?}")),
+    }
 }
 
 impl KafkaArgs {
@@ -87,7 +107,7 @@ impl KafkaArgs {
             brokers: brokers.to_owned(),
             topic: self.kafka_topic.clone(),
             group_id: group.to_owned(),
-            extra: Vec::new(),
+            extra: self.kafka_options.clone(),
         }
     }
 
@@ -96,6 +116,7 @@ impl KafkaArgs {
         config.topic = self.kafka_topic.clone();
         config.partitions = self.kafka_partitions;
         config.message_timeout = Duration::from_secs(self.kafka_timeout_secs);
+        config.extra = self.kafka_options.clone();
         let log = KafkaLog::connect(config)
             .await
             .with_context(|| format!("connecting to Kafka at {brokers}"))?;

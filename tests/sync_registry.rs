@@ -97,7 +97,7 @@ async fn check(registry: &Registry, backend: &str) {
     run.counts.seen = 3;
     run.counts.failed = 1;
     run.error = Some("boom".into());
-    registry.update_sync_run(&run).await.unwrap();
+    registry.update_sync_run(&mut run).await.unwrap();
     let runs = registry.sync_runs(&t).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!((runs[0].counts.seen, runs[0].counts.failed), (3, 1));

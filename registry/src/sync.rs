@@ -150,9 +150,11 @@ impl Registry {
         Ok(run)
     }
 
-    /// Writes a run's status, counts and error (finished now unless running).
-    pub async fn update_sync_run(&self, run: &SyncRun) -> Result<()> {
+    /// Writes a run's status, counts and error; a run no longer running is
+    /// stamped finished now (in the database and in `run`).
+    pub async fn update_sync_run(&self, run: &mut SyncRun) -> Result<()> {
         let finished = (run.status != SyncStatus::Running).then(now_ms);
+        run.finished_at_ms = finished;
         let c = run.counts;
         sqlx::query(
             "UPDATE sync_runs SET status = $1, records_seen = $2, created = $3, updated = $4, \

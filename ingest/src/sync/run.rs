@@ -137,7 +137,7 @@ impl SyncTarget {
                 });
             }
         }
-        if let Err(e) = self.registry.update_sync_run(&run).await {
+        if let Err(e) = self.registry.update_sync_run(&mut run).await {
             tracing::error!(run = %run.id, error = %e, "could not record the end of a sync run");
         }
         tracing::info!(

@@ -2,10 +2,12 @@
 //! pipeline processes share the partitions; the group hands a partition to a
 //! new owner when one leaves.
 //!
-//! Positions: the tables are the truth. When a partition is assigned, the
-//! pipeline reads its committed offset from the tables and seeks there.
-//! Group offsets are also committed, after the tables, so tools that watch
-//! the group see progress; they can lag the tables' but never lead.
+//! Positions: the tables are the truth. Group offsets are committed only
+//! after the tables committed the same positions, so they can lag but never
+//! lead; a new owner starts at the group offset and drops what the tables
+//! already have (it loaded that partition's events first). A member that
+//! must rewind a partition it is consuming (another writer committed it)
+//! seeks to the tables' position.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -119,6 +121,8 @@ pub struct KafkaSource {
     lag: Arc<Mutex<HashMap<u32, u64>>>,
     /// The partitions reported as assigned and not since revoked.
     owned: BTreeSet<u32>,
+    /// Owned partitions that delivered records since they were assigned.
+    consuming: BTreeSet<u32>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -193,6 +197,7 @@ impl KafkaSource {
             changes,
             lag,
             owned: BTreeSet::new(),
+            consuming: BTreeSet::new(),
         })
     }
 
@@ -211,8 +216,16 @@ impl LogSource for KafkaSource {
         self.partition_count
     }
 
+    /// Rewinds partitions this member is already consuming (after another
+    /// writer committed them, see the runner's fence). A fresh assignment
+    /// is left where the group offsets put it: they never lead the tables,
+    /// and re-read records are dropped as duplicates. (On tansu 0.6 an
+    /// explicit seek of a fresh assignment to a table position stalled the
+    /// partition, seen here; so did resuming from a committed group offset
+    /// after a rebalance, which is why the rebalance tests need another
+    /// broker.)
     fn seek(&mut self, partitions: &[u32], positions: &HashMap<u32, i64>) {
-        for &p in partitions {
+        for &p in partitions.iter().filter(|p| self.consuming.contains(p)) {
             let Ok(partition) = i32::try_from(p) else {
                 continue;
             };
@@ -225,7 +238,7 @@ impl LogSource for KafkaSource {
                 .consumer
                 .seek(&self.config.topic, partition, offset, SEEK_TIMEOUT)
             {
-                tracing::debug!(partition = p, error = %e, "seek to the tables' position failed");
+                tracing::warn!(partition = p, error = %e, "rewinding to the tables' position failed");
             }
         }
     }
@@ -251,6 +264,7 @@ impl LogSource for KafkaSource {
             ) else {
                 continue;
             };
+            self.consuming.insert(partition);
             batch.records.push(SourceRecord {
                 partition,
                 offset,
@@ -258,8 +272,9 @@ impl LogSource for KafkaSource {
             });
         }
         let changes = self.take_changes();
-        for p in &changes.revoked {
+        for p in changes.revoked.iter().chain(&changes.assigned) {
             self.owned.remove(p);
+            self.consuming.remove(p);
         }
         self.owned.extend(changes.assigned.iter().copied());
         batch.assigned.extend(changes.assigned);
