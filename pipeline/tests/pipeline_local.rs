@@ -341,3 +341,39 @@ async fn compaction_bounds_files_per_partition_and_changes_no_rows() {
     assert_eq!(drain(&mut again).await, 0);
     assert_eq!(query(d.tables.path(), totals).await, expected);
 }
+
+/// A stale writer (a pipeline that lost its partition to another and did
+/// not notice yet) must not write the partition: its `events` commit is
+/// refused because another writer moved the offsets, it reloads from the
+/// tables, and the end result has every event once.
+#[tokio::test]
+async fn a_stale_writer_is_fenced_off_and_reloads_from_the_tables() {
+    let d = dirs();
+    let log = LocalLog::open(d.log.path(), 1, LocalLogOptions::default()).unwrap();
+    let batch = |from: usize| -> Vec<CanonicalEvent> {
+        (from..from + 5)
+            .map(|i| payment(&format!("p{i}"), "2026-03-02T10:00:00Z", 100))
+            .collect()
+    };
+    let mut stale = pipeline(log.clone(), d.tables.path()).await;
+    append(&log, "acme", batch(0)).await;
+    assert_eq!(drain(&mut stale).await, 5);
+
+    // Another pipeline takes the partition over and commits more.
+    let mut owner = pipeline(log.clone(), d.tables.path()).await;
+    append(&log, "acme", batch(5)).await;
+    assert_eq!(drain(&mut owner).await, 5);
+
+    // The stale one wakes up with records it never saw and one the owner
+    // has not read yet: it must not append the owner's events again.
+    append(&log, "acme", batch(10)).await;
+    drain(&mut stale).await;
+
+    let events = "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events";
+    assert_eq!(query(d.tables.path(), events).await, vec![json!({"n": 15, "d": 15})]);
+    let cash = "SELECT count(*) AS n, sum(amount) AS s FROM payments";
+    assert_eq!(query(d.tables.path(), cash).await, vec![json!({"n": 15, "s": 1500})]);
+    // And the owner, when it reads on, finds nothing left to add.
+    assert_eq!(drain(&mut owner).await, 0);
+    assert_eq!(query(d.tables.path(), events).await, vec![json!({"n": 15, "d": 15})]);
+}
