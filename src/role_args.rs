@@ -93,7 +93,9 @@ fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
         Some((key, value)) if !key.trim().is_empty() => {
             Ok((key.trim().to_owned(), value.trim().to_owned()))
         }
-        _ => Err(format!("expected KEY=VALUE (a librdkafka setting), got {s:?}")),
+        _ => Err(format!(
+            "expected KEY=VALUE (a librdkafka setting), got {s:?}"
+        )),
     }
 }
 

@@ -370,10 +370,19 @@ async fn a_stale_writer_is_fenced_off_and_reloads_from_the_tables() {
     drain(&mut stale).await;
 
     let events = "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events";
-    assert_eq!(query(d.tables.path(), events).await, vec![json!({"n": 15, "d": 15})]);
+    assert_eq!(
+        query(d.tables.path(), events).await,
+        vec![json!({"n": 15, "d": 15})]
+    );
     let cash = "SELECT count(*) AS n, sum(amount) AS s FROM payments";
-    assert_eq!(query(d.tables.path(), cash).await, vec![json!({"n": 15, "s": 1500})]);
+    assert_eq!(
+        query(d.tables.path(), cash).await,
+        vec![json!({"n": 15, "s": 1500})]
+    );
     // And the owner, when it reads on, finds nothing left to add.
     assert_eq!(drain(&mut owner).await, 0);
-    assert_eq!(query(d.tables.path(), events).await, vec![json!({"n": 15, "d": 15})]);
+    assert_eq!(
+        query(d.tables.path(), events).await,
+        vec![json!({"n": 15, "d": 15})]
+    );
 }
