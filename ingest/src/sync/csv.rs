@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::error::{Result, SyncError};
-use super::run::{APPEND_CHUNK, Progress, RecordErrors, SyncTarget};
+use super::run::{ChunkedAppend, Progress, RecordErrors, SyncTarget};
 
 /// Which CSV column fills which canonical field.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -130,8 +130,7 @@ pub async fn import_csv(
                 });
             }
         }
-        let mut batch = Vec::new();
-        let mut chunks = 0;
+        let mut chunked = ChunkedAppend::default();
         for record in reader.records() {
             let record = match record {
                 Ok(r) => r,
@@ -144,23 +143,14 @@ pub async fn import_csv(
             run.counts.seen += 1;
             let line = record.position().map_or(0, |p| p.line());
             match row_event(&headers, &record, mapping) {
-                Ok(e) => batch.push(e),
+                Ok(e) => chunked.push(e, target, &mut run.counts, progress).await?,
                 Err(at_problem) => errors.push(
                     &mut run.counts,
                     format!("{file}: line {line}, {at_problem}"),
                 ),
             }
-            if batch.len() >= APPEND_CHUNK {
-                run.counts.created += batch.len() as i64;
-                target.append(std::mem::take(&mut batch)).await?;
-                chunks += 1;
-                progress.update(chunks, &run.counts);
-            }
         }
-        run.counts.created += batch.len() as i64;
-        target.append(batch).await?;
-        progress.update(chunks + 1, &run.counts);
-        Ok(())
+        chunked.finish(target, &mut run.counts, progress).await
     }
     .await;
     target.finish(run, result, &errors).await

@@ -28,7 +28,7 @@ use serde_json::Value;
 use super::calendly::observe_invitee;
 use super::error::{Result, SyncError};
 use super::page::str_of;
-use super::run::{APPEND_CHUNK, Progress, RecordErrors, SyncTarget};
+use super::run::{ChunkedAppend, Progress, RecordErrors, SyncTarget};
 use super::snapshot::{Observed, Provider};
 use super::{stripe, whop};
 
@@ -177,31 +177,21 @@ pub async fn import_ndjson(
     let result = async {
         let text = read(path)?;
         let file = path.display().to_string();
-        let mut batch = Vec::new();
-        let mut chunks = 0;
+        let mut chunked = ChunkedAppend::default();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             run.counts.seen += 1;
             match ndjson_event(line) {
-                Ok(e) => batch.push(e),
+                Ok(e) => chunked.push(e, target, &mut run.counts, progress).await?,
                 Err(at_problem) => errors.push(
                     &mut run.counts,
                     format!("{file}: line {}, {at_problem}", i + 1),
                 ),
             }
-            if batch.len() >= APPEND_CHUNK {
-                run.counts.created += batch.len() as i64;
-                target.append(std::mem::take(&mut batch)).await?;
-                chunks += 1;
-                progress.update(chunks, &run.counts);
-            }
         }
-        run.counts.created += batch.len() as i64;
-        target.append(batch).await?;
-        progress.update(chunks + 1, &run.counts);
-        Ok(())
+        chunked.finish(target, &mut run.counts, progress).await
     }
     .await;
     target.finish(run, result, &errors).await

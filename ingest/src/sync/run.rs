@@ -52,6 +52,53 @@ impl Progress for NoProgress {
     fn update(&self, _pages: u64, _counts: &SyncCounts) {}
 }
 
+/// Collects a file import's events and appends them in chunks of
+/// [`APPEND_CHUNK`], counting them as created and reporting each chunk.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkedAppend {
+    batch: Vec<CanonicalEvent>,
+    chunks: u64,
+}
+
+impl ChunkedAppend {
+    pub(crate) async fn push(
+        &mut self,
+        event: CanonicalEvent,
+        target: &SyncTarget,
+        counts: &mut SyncCounts,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        self.batch.push(event);
+        if self.batch.len() >= APPEND_CHUNK {
+            self.flush(target, counts, progress).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends what is left.
+    pub(crate) async fn finish(
+        mut self,
+        target: &SyncTarget,
+        counts: &mut SyncCounts,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        self.flush(target, counts, progress).await
+    }
+
+    async fn flush(
+        &mut self,
+        target: &SyncTarget,
+        counts: &mut SyncCounts,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        counts.created += self.batch.len() as i64;
+        target.append(std::mem::take(&mut self.batch)).await?;
+        self.chunks += 1;
+        progress.update(self.chunks, counts);
+        Ok(())
+    }
+}
+
 /// How to reach a provider.
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
