@@ -10,8 +10,9 @@
 //! group's patience), the cycle is abandoned for those partitions: their
 //! state is rebuilt from the tables and reading resumes at the tables'
 //! positions. Delta rejects an `events` commit whose offsets another writer
-//! updated meanwhile, so a stale writer always gets here before it writes
-//! anything derived.
+//! updated meanwhile, so a stale writer always gets here before its events
+//! land; derived rows it wrote just before are rewritten from the full,
+//! reloaded set on its next cycle.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

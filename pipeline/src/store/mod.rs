@@ -8,20 +8,24 @@
 //!  …
 //! ```
 //!
-//! A commit appends the new events first, together with the offsets
-//! (Delta `txn` actions, one app id per log partition), then rewrites the
-//! touched tenants' partitions of the derived tables. The `events` commit
-//! is the fence: Delta rejects it when another writer committed offsets of
-//! the same log partition since our snapshot, so a pipeline that lost a
-//! partition in a rebalance finds out before it writes anything derived
-//! (see `Pipeline`). If the process dies after the `events` commit, the
-//! derived tables lag; the restarted pipeline marks every tenant it loads
-//! dirty and derives it again — a deterministic function of the same set of
-//! events, so the same rows.
+//! A commit rewrites the touched tenants' partitions of the derived tables
+//! first, then appends the new events together with the offsets (Delta
+//! `txn` actions, one app id per log partition). So the derived tables are
+//! never behind `events`: once `events` holds an event, every table
+//! reflects it. If the process dies in between, the derived tables are
+//! ahead of `events`; the restarted pipeline re-reads from the committed
+//! offsets, derives the same rows from the same set of events and
+//! overwrites them again — a deterministic function applied twice gives
+//! the same tables.
+//!
+//! The `events` commit is the fence: Delta rejects it when another writer
+//! committed offsets of the same log partition since our snapshot, so a
+//! pipeline that lost a partition in a rebalance finds out (see
+//! `Pipeline`), reloads it from the tables and derives its tenants again.
 //!
 //! A commit is staged: each step that lands is taken out of the
-//! [`Commit`], so a retry after a failure redoes only what is left and never
-//! appends the same events twice.
+//! [`Commit`], so a retry redoes only what is left and never appends the
+//! same events twice.
 
 mod maintain;
 mod open;
@@ -148,11 +152,32 @@ impl TableStore {
         Ok(out)
     }
 
-    /// Writes what is left of one cycle: `events` with the offsets first,
-    /// then the derived tables. Each step that lands is removed from
+    /// Writes what is left of one cycle: the derived tables first, then
+    /// `events` with the offsets. Each step that lands is removed from
     /// `pending`; on error, retry with what is left.
     pub async fn commit(&self, pending: &mut Commit) -> Result<()> {
         let mut tables = self.tables.lock().await;
+        while let Some(rewrite) = pending.rewrites.first() {
+            if !rewrite.tenants.is_empty() {
+                let table = rewrite.table;
+                let current = current(&tables, table)?;
+                let batches = if rewrite.batches.is_empty() {
+                    vec![RecordBatch::new_empty(table.schema())]
+                } else {
+                    rewrite.batches.clone()
+                };
+                let tenants = rewrite.tenants.iter().map(|t| lit(t.as_str())).collect();
+                let written = current
+                    .write(batches)
+                    .with_save_mode(SaveMode::Overwrite)
+                    .with_replace_where(
+                        col(revstream_schemas::tables::TENANT_COLUMN).in_list(tenants, false),
+                    )
+                    .await;
+                put(&mut tables, table, written).await?;
+            }
+            pending.rewrites.remove(0);
+        }
         if !pending.events_committed {
             let txns = pending
                 .offsets
@@ -177,27 +202,6 @@ impl TableStore {
             pending.events.clear();
         }
 
-        while let Some(rewrite) = pending.rewrites.first() {
-            if !rewrite.tenants.is_empty() {
-                let table = rewrite.table;
-                let current = current(&tables, table)?;
-                let batches = if rewrite.batches.is_empty() {
-                    vec![RecordBatch::new_empty(table.schema())]
-                } else {
-                    rewrite.batches.clone()
-                };
-                let tenants = rewrite.tenants.iter().map(|t| lit(t.as_str())).collect();
-                let written = current
-                    .write(batches)
-                    .with_save_mode(SaveMode::Overwrite)
-                    .with_replace_where(
-                        col(revstream_schemas::tables::TENANT_COLUMN).in_list(tenants, false),
-                    )
-                    .await;
-                put(&mut tables, table, written).await?;
-            }
-            pending.rewrites.remove(0);
-        }
         Ok(())
     }
 
