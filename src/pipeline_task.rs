@@ -30,7 +30,7 @@ impl std::fmt::Debug for PipelineHandle {
 }
 
 /// Starts a pipeline over `source` writing under `root`.
-pub(crate) async fn spawn<S: LogSource + 'static>(
+pub(crate) async fn spawn<S: LogSource + Sync + 'static>(
     source: S,
     root: &url::Url,
     registry: Registry,

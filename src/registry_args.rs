@@ -1,10 +1,13 @@
 //! Where the tenant registry lives, shared by every command that uses it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use revstream_registry::{MasterKey, Registry};
+
+use crate::shutdown::shutdown_signal;
 
 /// `--data-dir` and `--database-url`, flattened into each command.
 #[derive(Debug, Clone, Args)]
@@ -34,6 +37,32 @@ impl RegistryArgs {
         registry.with_context(|| format!("opening the registry at {}", self.describe()))
     }
 
+    /// Like [`open`](Self::open), for the long-running roles: while the
+    /// registry database cannot be reached (a deployment whose database
+    /// starts after it, or restarts) it waits and retries, saying so, until
+    /// the database answers or the process is asked to stop. Any other
+    /// failure (a bad URL, a wrong master key) ends the start at once.
+    pub(crate) async fn open_waiting(&self) -> anyhow::Result<Registry> {
+        let mut backoff = Duration::from_millis(250);
+        let waiting = async {
+            loop {
+                match self.open().await {
+                    Ok(registry) => return Ok(registry),
+                    Err(e) if unavailable(&e) => {
+                        tracing::warn!(registry = %self.describe(), error = %e, retry_in_ms = backoff.as_millis() as u64, "registry unreachable; waiting for it");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(MAX_WAIT_BACKOFF);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        tokio::select! {
+            opened = waiting => opened,
+            () = shutdown_signal() => anyhow::bail!("stopped while waiting for the registry at {}", self.describe()),
+        }
+    }
+
     /// The deployment admin token: REVSTREAM_ADMIN_TOKEN, else generated
     /// into the data dir on first start.
     pub(crate) fn admin_token(&self) -> anyhow::Result<revstream_registry::AdminToken> {
@@ -49,6 +78,14 @@ impl RegistryArgs {
             None => self.data_dir.join("registry.db").display().to_string(),
         }
     }
+}
+
+/// Longest pause between attempts to reach the registry at start.
+const MAX_WAIT_BACKOFF: Duration = Duration::from_secs(5);
+
+fn unavailable(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<revstream_registry::Error>()
+        .is_some_and(revstream_registry::Error::is_unavailable)
 }
 
 pub(crate) fn ensure_dir(dir: &Path) -> anyhow::Result<()> {

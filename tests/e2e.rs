@@ -8,77 +8,17 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use revstream_ingest::verify::{sign_standard, sign_t_v1};
 use serde_json::{Value, json};
 use support::kafka::{Broker, unique_topic};
 use support::postgres::TestDatabase;
+use support::process::{ADMIN, Process, free_port, wait_healthy};
 
-const ADMIN: &str = "e2e-admin-token-0123456789";
-const MASTER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
 const STRIPE_SECRET: &str = "whsec_e2e_stripe";
 const WHOP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const CALENDLY_SECRET: &str = "calendly-e2e-key";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A revstream process, stopped with SIGTERM when dropped.
-struct Process(Child);
-
-impl Process {
-    fn start(args: &[&str], data_dir: &Path, env: &[(&str, &str)]) -> Process {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_revstream"));
-        cmd.args(args)
-            .env("REVSTREAM_DATA_DIR", data_dir)
-            .env("REVSTREAM_ADMIN_TOKEN", ADMIN)
-            .env("REVSTREAM_MASTER_KEY", MASTER_KEY)
-            .env("REVSTREAM_LOG", "warn")
-            .env_remove("REVSTREAM_DATABASE_URL")
-            .env_remove("REVSTREAM_KAFKA")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Process(cmd.spawn().unwrap())
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let healthy = http.get(format!("{base}/healthz")).send().await;
-        if healthy.is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{base} did not become healthy");
-}
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()

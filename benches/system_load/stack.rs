@@ -105,6 +105,7 @@ impl QueryStack {
             registry.clone(),
             ADMIN_TOKEN.to_owned(),
             Duration::from_secs(3600),
+            Duration::ZERO,
         ));
         let config = QueryConfig {
             // Every request must do the work, not read a cached answer.

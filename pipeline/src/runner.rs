@@ -20,7 +20,8 @@ use revstream_schemas::{CanonicalEvent, TableName, TenantId};
 use tokio::sync::watch;
 
 use crate::batches::{EventRow, derived_batches, events_batch};
-use crate::settings::SettingsSource;
+use crate::derive::TenantSettings;
+use crate::settings::{SettingsSource, SettingsUnavailable};
 use crate::source::{LogSource, SourceError};
 use crate::state::State;
 use crate::store::{Commit, MaintenancePolicy, StoreError, TableRewrite, TableStore};
@@ -60,6 +61,9 @@ pub enum PipelineError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Stopped while waiting for tenant settings.
+    #[error(transparent)]
+    Settings(#[from] SettingsUnavailable),
 }
 
 /// Counters for `/metrics` and benches.
@@ -302,7 +306,8 @@ impl<S: LogSource> Pipeline<S> {
             }
         }
 
-        let commit = self.build_commit(&touched, &fresh, offsets).await?;
+        let settings = self.settings_of(&touched, stop).await?;
+        let commit = self.build_commit(&touched, &settings, &fresh, offsets)?;
         let positions = commit.offsets.clone();
         if let CommitOutcome::Lost(partitions) =
             self.commit_with_retry(commit, &touched, stop).await?
@@ -333,21 +338,52 @@ impl<S: LogSource> Pipeline<S> {
         })
     }
 
-    async fn build_commit(
+    /// The settings of every touched tenant. While some cannot be had (the
+    /// registry is down) the pipeline pauses here, reading nothing new, and
+    /// resumes when they can: deriving with guessed settings would commit
+    /// rows that stay wrong. Returns an error only when asked to stop.
+    async fn settings_of(
+        &self,
+        touched: &BTreeSet<TenantId>,
+        stop: &AtomicBool,
+    ) -> Result<HashMap<TenantId, TenantSettings>, PipelineError> {
+        let mut known = HashMap::with_capacity(touched.len());
+        let mut backoff = Duration::from_millis(100);
+        for tenant in touched {
+            loop {
+                match self.settings.settings(tenant).await {
+                    Ok(settings) => {
+                        known.insert(tenant.clone(), settings);
+                        break;
+                    }
+                    Err(e) if stop.load(Ordering::Relaxed) => return Err(e.into()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "tenant settings unavailable; pausing");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(self.config.max_backoff);
+                    }
+                }
+            }
+        }
+        Ok(known)
+    }
+
+    fn build_commit(
         &mut self,
         touched: &BTreeSet<TenantId>,
+        settings: &HashMap<TenantId, TenantSettings>,
         fresh: &[Fresh],
         offsets: BTreeMap<u32, i64>,
     ) -> Result<Commit, PipelineError> {
         let mut rewrites: BTreeMap<TableName, TableRewrite> = BTreeMap::new();
-        let mut timezones = HashMap::new();
         for tenant in touched {
-            let settings = self.settings.settings(tenant).await;
-            timezones.insert(tenant.clone(), settings.timezone);
+            let Some(settings) = settings.get(tenant) else {
+                continue;
+            };
             let Some(tenant_state) = self.state.tenants.get_mut(tenant) else {
                 continue;
             };
-            let (derived, changed) = tenant_state.derive_changes(&settings);
+            let (derived, changed) = tenant_state.derive_changes(settings);
             if changed.is_empty() {
                 continue;
             }
@@ -376,7 +412,9 @@ impl<S: LogSource> Pipeline<S> {
                 .iter()
                 .map(|f| EventRow {
                     tenant: &f.tenant,
-                    timezone: timezones.get(&f.tenant).copied().unwrap_or(chrono_tz::UTC),
+                    timezone: settings
+                        .get(&f.tenant)
+                        .map_or(chrono_tz::UTC, |s| s.timezone),
                     event: &f.event,
                     log_partition: f.partition as i32,
                     log_offset: f.offset as i64,

@@ -12,8 +12,17 @@ use crate::derive::{ChurnSetting, TenantSettings};
 /// Where settings come from. Tests can use [`FixedSettings`].
 #[async_trait::async_trait]
 pub trait SettingsSource: Send + Sync {
-    async fn settings(&self, tenant: &TenantId) -> TenantSettings;
+    /// A tenant's settings; an error when they cannot be known right now
+    /// (the registry is down). The pipeline then waits rather than derive
+    /// with guessed settings: rows derived in the wrong timezone would
+    /// stay wrong until the tenant's next event.
+    async fn settings(&self, tenant: &TenantId) -> Result<TenantSettings, SettingsUnavailable>;
 }
+
+/// The settings source cannot answer now; asking again later may.
+#[derive(Debug, thiserror::Error)]
+#[error("tenant settings unavailable: {0}")]
+pub struct SettingsUnavailable(pub String);
 
 /// The same settings for every tenant.
 #[derive(Debug, Clone, Default)]
@@ -21,8 +30,8 @@ pub struct FixedSettings(pub TenantSettings);
 
 #[async_trait::async_trait]
 impl SettingsSource for FixedSettings {
-    async fn settings(&self, _: &TenantId) -> TenantSettings {
-        self.0
+    async fn settings(&self, _: &TenantId) -> Result<TenantSettings, SettingsUnavailable> {
+        Ok(self.0)
     }
 }
 
@@ -45,9 +54,9 @@ impl RegistrySettings {
 
 #[async_trait::async_trait]
 impl SettingsSource for RegistrySettings {
-    async fn settings(&self, tenant: &TenantId) -> TenantSettings {
+    async fn settings(&self, tenant: &TenantId) -> Result<TenantSettings, SettingsUnavailable> {
         if let Some(s) = self.cache.lock().await.get(tenant) {
-            return *s;
+            return Ok(*s);
         }
         let settings = match self.registry.tenant(tenant.as_str()).await {
             Ok(t) => TenantSettings {
@@ -64,14 +73,10 @@ impl SettingsSource for RegistrySettings {
                 tracing::warn!(%tenant, "tenant not in the registry; its metrics use UTC and default churn");
                 TenantSettings::default()
             }
-            // An outage: use the defaults for now but ask again next cycle;
-            // when the registry answers, changed rows are rewritten.
-            Err(e) => {
-                tracing::warn!(%tenant, error = %e, "tenant settings unavailable; using defaults until the registry answers");
-                return TenantSettings::default();
-            }
+            // An outage (or a broken registry): nothing to guess with.
+            Err(e) => return Err(SettingsUnavailable(format!("tenant {tenant}: {e}"))),
         };
         self.cache.lock().await.insert(tenant.clone(), settings);
-        settings
+        Ok(settings)
     }
 }

@@ -386,3 +386,84 @@ async fn a_stale_writer_is_fenced_off_and_reloads_from_the_tables() {
         vec![json!({"n": 15, "d": 15})]
     );
 }
+
+/// Settings that cannot be had until `up` is set, like a registry that is
+/// down; then a tenant in Tokyo.
+struct FlakySettings {
+    up: AtomicBool,
+    asked: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl revstream_pipeline::settings::SettingsSource for FlakySettings {
+    async fn settings(
+        &self,
+        _: &TenantId,
+    ) -> Result<revstream_pipeline::derive::TenantSettings, revstream_pipeline::settings::SettingsUnavailable>
+    {
+        use std::sync::atomic::Ordering;
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        if !self.up.load(Ordering::SeqCst) {
+            return Err(revstream_pipeline::settings::SettingsUnavailable(
+                "registry down".into(),
+            ));
+        }
+        Ok(revstream_pipeline::derive::TenantSettings {
+            timezone: chrono_tz::Asia::Tokyo,
+            ..Default::default()
+        })
+    }
+}
+
+/// With the registry down the pipeline must not derive with guessed
+/// settings (UTC): rows would land on the wrong day and stay there until the
+/// tenant's next event. It pauses, commits nothing, and when the settings
+/// come back commits the days in the tenant's timezone.
+#[tokio::test]
+async fn unavailable_tenant_settings_pause_the_pipeline_instead_of_guessing() {
+    use std::sync::atomic::Ordering;
+    let d = dirs();
+    let log = Arc::new(LocalLog::open(d.log.path(), LocalLogOptions::default()).unwrap());
+    // 16:30 UTC on the 5th is 01:30 on the 6th in Tokyo.
+    append(&log, "acme", vec![payment("p1", "2026-01-05T16:30:00Z", 5000)]).await;
+
+    let root = table_root(d.tables.path().to_str().unwrap()).unwrap();
+    let store = Arc::new(TableStore::open(&root, "local").await.unwrap());
+    let settings = Arc::new(FlakySettings {
+        up: AtomicBool::new(false),
+        asked: Default::default(),
+    });
+    let mut pipeline = Pipeline::new(
+        LocalSource::new(log).unwrap(),
+        store,
+        settings.clone(),
+        PipelineConfig {
+            max_backoff: std::time::Duration::from_millis(50),
+            ..PipelineConfig::default()
+        },
+    );
+    let cycles = tokio::spawn(async move {
+        let n = drain(&mut pipeline).await;
+        (pipeline, n)
+    });
+    // Down for a while: asked again and again, nothing committed.
+    while settings.asked.load(Ordering::SeqCst) < 4 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!cycles.is_finished(), "the pipeline went on without settings");
+    assert!(
+        !d.tables.path().join("events").join("_delta_log").exists()
+            || query(d.tables.path(), "SELECT COUNT(*) AS n FROM events").await[0]["n"] == 0,
+        "events were committed while the tenant's settings were unknown"
+    );
+
+    settings.up.store(true, Ordering::SeqCst);
+    let (_pipeline, events) = cycles.await.unwrap();
+    assert_eq!(events, 1);
+    let days = query(
+        d.tables.path(),
+        "SELECT CAST(day AS VARCHAR) AS day, cash_collected FROM metrics_daily WHERE cash_collected > 0",
+    )
+    .await;
+    assert_eq!(days, vec![json!({"day": "2026-01-06", "cash_collected": 5000})]);
+}

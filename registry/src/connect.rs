@@ -10,6 +10,9 @@ use crate::{Error, MasterKey, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Longest wait for a pooled connection before a lookup fails.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A handle to the registry. Cheap to clone; every role shares one.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -31,6 +34,10 @@ impl Registry {
         let pool = AnyPoolOptions::new()
             // SQLite serializes writers anyway; a few readers are plenty.
             .max_connections(if sqlite { 4 } else { 10 })
+            // While the database is down a lookup fails within this, and
+            // the caller answers 503 (or uses what it has cached) instead
+            // of holding the request for sqlx's default 30 s.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;

@@ -52,4 +52,21 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether the database could not be reached (down, restarting, a
+    /// network cut) as opposed to refusing what was asked: worth waiting
+    /// for and retrying.
+    pub fn is_unavailable(&self) -> bool {
+        let sql = match self {
+            Error::Database(e) => e,
+            Error::Migrate(sqlx::migrate::MigrateError::Execute(e)) => e,
+            _ => return false,
+        };
+        matches!(
+            sql,
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+        )
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -17,7 +17,7 @@ pub(super) async fn run(args: IngestRoleArgs) -> anyhow::Result<()> {
     let brokers = args.kafka.kafka.clone().context(
         "`revstream ingest` needs --kafka (or REVSTREAM_KAFKA); `serve` runs without Kafka",
     )?;
-    let registry = args.registry.open().await?;
+    let registry = args.registry.open_waiting().await?;
     let admin = args.registry.admin_token()?;
     let log = args.kafka.connect(&brokers).await?;
     let description = log.describe();

@@ -33,7 +33,7 @@ pub(super) async fn run(args: PipelineRoleArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {} (--http, the operations listener)", args.http))?;
     let addr = listener.local_addr()?;
-    let registry = args.registry.open().await?;
+    let registry = args.registry.open_waiting().await?;
     let root = args.tables.root(&args.registry.data_dir)?;
     let group = &args.tables.kafka_group;
     let source = KafkaSource::connect(args.kafka.source_config(&brokers, group))

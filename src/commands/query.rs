@@ -22,7 +22,7 @@ pub(super) async fn run(args: QueryRoleArgs) -> anyhow::Result<()> {
         .table_uri
         .clone()
         .context("`revstream query` needs --table-uri (or REVSTREAM_TABLE_URI)")?;
-    let registry = args.registry.open().await?;
+    let registry = args.registry.open_waiting().await?;
     let admin = args.registry.admin_token()?;
     let root = args.tables.root(&args.registry.data_dir)?;
     let tables = Arc::new(
@@ -32,10 +32,14 @@ pub(super) async fn run(args: QueryRoleArgs) -> anyhow::Result<()> {
     );
     let refresher = tables.spawn_refresher(REFRESH_EVERY);
     let health = health_routes(tables.clone(), registry.clone());
+    // Keys as ingest caches them: 10 s fresh, and an hour more while the
+    // registry is down, so dashboards keep answering from the tables.
+    let defaults = revstream_ingest::http::IngestConfig::default();
     let auth = Arc::new(Auth::new(
         registry.clone(),
         admin.token.clone(),
-        Duration::from_secs(10),
+        defaults.auth_cache_ttl,
+        defaults.auth_stale_if_unavailable,
     ));
     let state = QueryState::new(tables, auth, registry.clone(), args.query.config())
         .context("starting the query service")?;

@@ -20,7 +20,7 @@ use crate::shutdown::shutdown_signal;
 use crate::telemetry;
 
 pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let registry = args.registry.open().await?;
+    let registry = args.registry.open_waiting().await?;
     let data_dir = &args.registry.data_dir;
     let admin = args.registry.admin_token()?;
     let root = args.tables.root(data_dir)?;

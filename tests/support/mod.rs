@@ -9,6 +9,8 @@
 pub mod events;
 pub mod kafka;
 pub mod postgres;
+pub mod process;
+pub mod proxy;
 pub mod server;
 pub mod tables;
 

@@ -31,11 +31,18 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 impl Auth {
     /// `cache_ttl`: how long a verified key is trusted without asking the
     /// registry again (a revocation elsewhere takes effect within it).
-    pub fn new(registry: Registry, admin_token: String, cache_ttl: Duration) -> Self {
+    /// `stale_if_unavailable`: how much longer it is trusted while the
+    /// registry cannot be reached.
+    pub fn new(
+        registry: Registry,
+        admin_token: String,
+        cache_ttl: Duration,
+        stale_if_unavailable: Duration,
+    ) -> Self {
         Self {
             registry,
             admin_token,
-            keys: TtlCache::new(cache_ttl, 100_000),
+            keys: TtlCache::new(cache_ttl, stale_if_unavailable, 100_000),
         }
     }
 
@@ -91,7 +98,19 @@ impl Auth {
         if let Some(identity) = self.keys.get(&digest) {
             return Ok(identity);
         }
-        match self.registry.verify_key(key).await? {
+        let verified = match self.registry.verify_key(key).await {
+            Err(e) if e.is_unavailable() => {
+                // The registry is down: a key it vouched for recently still
+                // passes, so dashboards and producers ride the outage out.
+                if let Some(identity) = self.keys.get_stale(&digest) {
+                    tracing::warn!(error = %e, "registry unreachable; using the cached verification of a key");
+                    return Ok(identity);
+                }
+                return Err(e.into());
+            }
+            verified => verified?,
+        };
+        match verified {
             Some(identity) => {
                 self.keys.insert(digest, identity.clone());
                 Ok(identity)

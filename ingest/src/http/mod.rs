@@ -33,7 +33,7 @@ use crate::recent::RecentIds;
 use crate::telemetry::IngestMetrics;
 use rate_limit::RateLimiter;
 use revstream_schemas::{CanonicalEvent, TenantId};
-use ttl_cache::TtlCache;
+pub use ttl_cache::TtlCache;
 
 /// Limits and knobs of the ingest routes.
 #[derive(Debug, Clone)]
@@ -51,6 +51,11 @@ pub struct IngestConfig {
     /// How long a key or secret lookup is cached; changes made through
     /// another process show up within this time.
     pub auth_cache_ttl: Duration,
+    /// How long past its TTL a cached key or secret still stands in while
+    /// the registry cannot be reached (stale-if-error). A key revoked
+    /// through another process can work this long into an outage; zero
+    /// turns it off (then an outage answers 503 after one TTL).
+    pub auth_stale_if_unavailable: Duration,
     /// How many recent event ids are remembered to answer `duplicate`.
     pub recent_ids: usize,
     /// Sync pulls: provider name → base URL replacing its production API
@@ -69,6 +74,7 @@ impl Default for IngestConfig {
             rate_per_sec: 50_000.0,
             rate_burst: 100_000.0,
             auth_cache_ttl: Duration::from_secs(10),
+            auth_stale_if_unavailable: Duration::from_secs(3600),
             recent_ids: 1_000_000,
             sync_base_urls: std::collections::BTreeMap::new(),
             sync_retry: crate::sync::RetryPolicy::default(),
@@ -116,11 +122,11 @@ impl IngestState {
         config: IngestConfig,
         extra_readiness: Vec<Arc<dyn ReadinessCheck>>,
     ) -> Self {
-        let ttl = config.auth_cache_ttl;
+        let (ttl, stale) = (config.auth_cache_ttl, config.auth_stale_if_unavailable);
         Self {
             inner: Arc::new(Inner {
-                auth: Arc::new(Auth::new(registry.clone(), admin_token, ttl)),
-                secrets: TtlCache::new(ttl, 100_000),
+                auth: Arc::new(Auth::new(registry.clone(), admin_token, ttl, stale)),
+                secrets: TtlCache::new(ttl, stale, 100_000),
                 limiter: RateLimiter::new(config.rate_per_sec, config.rate_burst),
                 recent: RecentIds::new(config.recent_ids),
                 running_syncs: RunningSyncs::default(),

@@ -93,9 +93,19 @@ async fn secrets_for(
     if let Some(secrets) = state.inner.secrets.get(&key) {
         return Ok(secrets);
     }
-    let registry = state.registry();
-    registry.tenant(tenant.as_str()).await?;
-    let secrets = registry.webhook_secrets(tenant, source.as_str()).await?;
+    let secrets = match lookup_secrets(state, tenant, source).await {
+        Err(e) if e.is_unavailable() => {
+            // The registry is down: the secrets it gave recently still
+            // verify, and the event log (not the registry) makes an event
+            // durable, so the webhook is taken rather than refused.
+            if let Some(secrets) = state.inner.secrets.get_stale(&key) {
+                tracing::warn!(%tenant, source = source.as_str(), error = %e, "registry unreachable; verifying with cached webhook secrets");
+                return Ok(secrets);
+            }
+            return Err(e.into());
+        }
+        looked_up => looked_up?,
+    };
     if secrets.is_empty() {
         return Err(ApiError::not_found(
             "no_secret",
@@ -109,6 +119,16 @@ async fn secrets_for(
     let secrets = Arc::new(secrets);
     state.inner.secrets.insert(key, secrets.clone());
     Ok(secrets)
+}
+
+async fn lookup_secrets(
+    state: &IngestState,
+    tenant: &TenantId,
+    source: WebhookSource,
+) -> Result<Vec<String>, revstream_registry::Error> {
+    let registry = state.registry();
+    registry.tenant(tenant.as_str()).await?;
+    registry.webhook_secrets(tenant, source.as_str()).await
 }
 
 fn signature_error(e: VerifyError) -> ApiError {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::http::{HeaderMap, StatusCode};
+use chrono_tz::Tz;
 use revstream_ingest::http::{ApiError, ApiResult};
 use revstream_registry::Role;
 use revstream_schemas::TenantId;
@@ -27,7 +28,8 @@ pub(crate) async fn tenant(
         let tenant = TenantId::parse(asked).map_err(|e| {
             ApiError::bad_request("invalid_tenant", format!("tenant {asked:?}: {e}"))
         })?;
-        inner.registry.tenant(tenant.as_str()).await?;
+        // It must exist; its timezone is cached for the route that needs it.
+        timezone(state, &tenant).await?;
         return Ok(tenant);
     }
     let who = inner
@@ -44,6 +46,30 @@ pub(crate) async fn tenant(
         ));
     }
     Ok(who.tenant)
+}
+
+/// The tenant's timezone from the registry, cached; while the registry
+/// cannot be reached, the last one it gave (dashboards answer from the
+/// tables through a registry outage).
+pub(crate) async fn timezone(state: &QueryState, tenant: &TenantId) -> ApiResult<Tz> {
+    let inner = &state.inner;
+    if let Some(tz) = inner.timezones.get(tenant) {
+        return Ok(tz);
+    }
+    match inner.registry.tenant(tenant.as_str()).await {
+        Ok(t) => {
+            inner.timezones.insert(tenant.clone(), t.timezone);
+            Ok(t.timezone)
+        }
+        Err(e) if e.is_unavailable() => match inner.timezones.get_stale(tenant) {
+            Some(tz) => {
+                tracing::warn!(%tenant, error = %e, "registry unreachable; using the cached timezone");
+                Ok(tz)
+            }
+            None => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The query string as name → value, refusing names not in `allowed` and

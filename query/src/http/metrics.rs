@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use revstream_ingest::http::ApiResult;
 
 use super::QueryState;
-use super::caller::{query_params, tenant};
+use super::caller::{query_params, tenant, timezone};
 use crate::metrics::{MetricsParams, MetricsRequest, compute};
 
 const PARAMS: &[&str] = &[
@@ -28,7 +28,7 @@ pub(crate) async fn get(
         group_by: q.remove("group_by"),
         currency: q.remove("currency"),
     })?;
-    let timezone = state.inner.registry.tenant(tenant.as_str()).await?.timezone;
+    let timezone = timezone(&state, &tenant).await?;
     let answer = compute(state.engine(), &tenant, timezone, &request).await?;
     Ok(axum::Json(answer.as_ref()).into_response())
 }

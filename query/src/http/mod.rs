@@ -18,11 +18,14 @@ mod query;
 mod tables;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use revstream_ingest::http::Auth;
+use chrono_tz::Tz;
+use revstream_ingest::http::{Auth, TtlCache};
 use revstream_registry::Registry;
+use revstream_schemas::TenantId;
 
 use crate::engine::{QueryConfig, QueryEngine};
 use crate::error::Result;
@@ -40,8 +43,15 @@ struct Inner {
     engine: QueryEngine,
     auth: Arc<Auth>,
     registry: Registry,
+    /// Each tenant's timezone, which every dashboard request needs: asked
+    /// of the registry at most every [`TIMEZONE_TTL`], and kept for
+    /// [`TIMEZONE_STALE`] more to answer through a registry outage.
+    timezones: TtlCache<TenantId, Tz>,
     metrics: QueryMetrics,
 }
+
+const TIMEZONE_TTL: Duration = Duration::from_secs(10);
+const TIMEZONE_STALE: Duration = Duration::from_secs(3600);
 
 impl QueryState {
     /// `auth` is shared with the other roles' routes
@@ -57,6 +67,7 @@ impl QueryState {
                 engine: QueryEngine::new(tables, config)?.with_registry(registry.clone()),
                 auth,
                 registry,
+                timezones: TtlCache::new(TIMEZONE_TTL, TIMEZONE_STALE, 100_000),
                 metrics: QueryMetrics::default(),
             }),
         })

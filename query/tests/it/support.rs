@@ -470,6 +470,7 @@ impl Server {
             registry.clone(),
             ADMIN_TOKEN.into(),
             Duration::from_secs(10),
+            Duration::ZERO,
         ));
         let state = QueryState::new(tables, auth, registry.clone(), config).unwrap();
         let mut prometheus = prometheus_client::registry::Registry::default();

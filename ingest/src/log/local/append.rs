@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
@@ -101,9 +102,12 @@ impl EventLog for LocalLog {
             self.probes.fetch_add(1, Ordering::Relaxed)
         ));
         let dir = self.dir.clone();
+        // One byte, not an empty file: an empty file needs only an inode, so
+        // a full disk would pass. The probe is removed whatever happens.
         tokio::task::spawn_blocking(move || {
-            fs::File::create(&probe)?;
-            fs::remove_file(&probe)
+            let written = fs::File::create(&probe).and_then(|mut f| f.write_all(b"p"));
+            let removed = fs::remove_file(&probe);
+            written.and(removed)
         })
         .await
         .map_err(|e| LogError::Unavailable(format!("local log check task failed: {e}")))?

@@ -22,7 +22,8 @@
 //!
 //! Files, one concept each: `frame` (the record format), `segment` (files
 //! and the sparse index), `writer` (group commit, and the failure policy: a
-//! failed write or fsync poisons the partition until reopen), `recovery`
+//! failed write is cut off and the partition goes on once the disk has room;
+//! a failed fsync poisons the partition until reopen), `recovery`
 //! (torn-tail truncation), `reader` (reads bounded by the high watermark),
 //! `meta` (lock and partition count), `open`, `append`, `retention`.
 //!

@@ -22,11 +22,15 @@ pub(crate) struct PartitionState {
     /// writer sends, and only after `sync_data` returned: a reader bounded
     /// by it never sees a record that a crash could take back.
     high_watermark: watch::Sender<u64>,
-    /// Set once, after a failed write or fsync; never cleared in this process.
+    /// Set once, after a failed fsync; never cleared in this process.
     poison: OnceLock<String>,
     /// Fault injection for tests: the writer's next fsync fails.
     #[cfg(test)]
     pub(crate) fail_next_sync: std::sync::atomic::AtomicBool,
+    /// Fault injection for tests: the writer's next write lands half its
+    /// bytes, then fails as if the disk were full.
+    #[cfg(test)]
+    pub(crate) fail_next_write: std::sync::atomic::AtomicBool,
 }
 
 impl PartitionState {
@@ -44,6 +48,8 @@ impl PartitionState {
             poison: OnceLock::new(),
             #[cfg(test)]
             fail_next_sync: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(test)]
+            fail_next_write: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

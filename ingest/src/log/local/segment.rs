@@ -109,6 +109,13 @@ impl SparseIndex {
         }
     }
 
+    /// Drops the entries of frames at `offset` and later: the writer cut
+    /// them off the file after a failed write.
+    pub(crate) fn forget_from(&mut self, offset: u64) {
+        let keep = self.entries.partition_point(|e| e.offset < offset);
+        self.entries.truncate(keep);
+    }
+
     /// The closest known frame at or before `offset`.
     fn floor(&self, offset: u64) -> Option<IndexEntry> {
         let after = self.entries.partition_point(|e| e.offset <= offset);
@@ -150,6 +157,12 @@ impl Segment {
     /// Called by the writer for every frame it appends to this segment.
     pub(crate) fn observe(&self, offset: u64, position: u64) {
         self.lock_index().observe(offset, position);
+    }
+
+    /// Called by the writer when it cuts frames from `offset` on off this
+    /// segment (a failed write is undone).
+    pub(crate) fn forget_from(&self, offset: u64) {
+        self.lock_index().forget_from(offset);
     }
 
     /// Where to start scanning for `offset`: the offset and position of the
@@ -222,6 +235,12 @@ mod tests {
         assert!(hint.offset <= 57 && 57 - hint.offset <= 5);
         assert_eq!(hint.position, (hint.offset - 10) * 1000);
         assert!(index.floor(9).is_none());
+        index.forget_from(57);
+        assert!(index.floor(1000).unwrap().offset < 57);
+        // Observing again after the cut starts from the kept entries.
+        let last = index.floor(1000).unwrap();
+        index.observe(57, (57 - 10) * 1000);
+        assert!(index.floor(57).unwrap().offset >= last.offset);
     }
 
     #[test]
