@@ -35,13 +35,9 @@ const STRIPE_SECRET: &str = "whsec_outage_stripe";
 /// The registry URL with host and port replaced by the proxy's.
 fn through(url: &str, proxy: SocketAddr) -> (String, SocketAddr) {
     let mut url = url::Url::parse(url).unwrap();
-    let target: SocketAddr = format!(
-        "{}:{}",
-        url.host_str().unwrap(),
-        url.port().unwrap_or(5432)
-    )
-    .parse()
-    .unwrap();
+    let target: SocketAddr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
+        .parse()
+        .unwrap();
     url.set_host(Some(&proxy.ip().to_string())).unwrap();
     url.set_port(Some(proxy.port())).unwrap();
     (url.to_string(), target)
@@ -194,7 +190,10 @@ async fn assert_registry_503(response: reqwest::Response, started: Instant, what
         "{what}: no Retry-After"
     );
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "registry_unavailable", "{what}: {body}");
+    assert_eq!(
+        body["error"]["code"], "registry_unavailable",
+        "{what}: {body}"
+    );
     assert!(took < Duration::from_secs(8), "{what}: took {took:?}");
 }
 
@@ -299,7 +298,10 @@ async fn the_registry_down_and_back_loses_nothing_and_guesses_nothing() {
     let started = Instant::now();
     let r = roles
         .http
-        .get(format!("{}/v1/metrics?from=2026-01-01&to=2026-01-31", roles.query))
+        .get(format!(
+            "{}/v1/metrics?from=2026-01-01&to=2026-01-31",
+            roles.query
+        ))
         .bearer_auth(&unused_key)
         .send()
         .await

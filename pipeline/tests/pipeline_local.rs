@@ -399,8 +399,10 @@ impl revstream_pipeline::settings::SettingsSource for FlakySettings {
     async fn settings(
         &self,
         _: &TenantId,
-    ) -> Result<revstream_pipeline::derive::TenantSettings, revstream_pipeline::settings::SettingsUnavailable>
-    {
+    ) -> Result<
+        revstream_pipeline::derive::TenantSettings,
+        revstream_pipeline::settings::SettingsUnavailable,
+    > {
         use std::sync::atomic::Ordering;
         self.asked.fetch_add(1, Ordering::SeqCst);
         if !self.up.load(Ordering::SeqCst) {
@@ -423,9 +425,14 @@ impl revstream_pipeline::settings::SettingsSource for FlakySettings {
 async fn unavailable_tenant_settings_pause_the_pipeline_instead_of_guessing() {
     use std::sync::atomic::Ordering;
     let d = dirs();
-    let log = Arc::new(LocalLog::open(d.log.path(), LocalLogOptions::default()).unwrap());
+    let log = LocalLog::open(d.log.path(), 1, LocalLogOptions::default()).unwrap();
     // 16:30 UTC on the 5th is 01:30 on the 6th in Tokyo.
-    append(&log, "acme", vec![payment("p1", "2026-01-05T16:30:00Z", 5000)]).await;
+    append(
+        &log,
+        "acme",
+        vec![payment("p1", "2026-01-05T16:30:00Z", 5000)],
+    )
+    .await;
 
     let root = table_root(d.tables.path().to_str().unwrap()).unwrap();
     let store = Arc::new(TableStore::open(&root, "local").await.unwrap());
@@ -450,7 +457,10 @@ async fn unavailable_tenant_settings_pause_the_pipeline_instead_of_guessing() {
     while settings.asked.load(Ordering::SeqCst) < 4 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(!cycles.is_finished(), "the pipeline went on without settings");
+    assert!(
+        !cycles.is_finished(),
+        "the pipeline went on without settings"
+    );
     assert!(
         !d.tables.path().join("events").join("_delta_log").exists()
             || query(d.tables.path(), "SELECT COUNT(*) AS n FROM events").await[0]["n"] == 0,
@@ -465,5 +475,8 @@ async fn unavailable_tenant_settings_pause_the_pipeline_instead_of_guessing() {
         "SELECT CAST(day AS VARCHAR) AS day, cash_collected FROM metrics_daily WHERE cash_collected > 0",
     )
     .await;
-    assert_eq!(days, vec![json!({"day": "2026-01-06", "cash_collected": 5000})]);
+    assert_eq!(
+        days,
+        vec![json!({"day": "2026-01-06", "cash_collected": 5000})]
+    );
 }

@@ -95,7 +95,11 @@ mod tests {
         c.insert("a", 1);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(c.get(&"a"), None, "expired: a fresh lookup is due");
-        assert_eq!(c.get_stale(&"a"), Some(1), "still usable if the lookup fails");
+        assert_eq!(
+            c.get_stale(&"a"),
+            Some(1),
+            "still usable if the lookup fails"
+        );
         std::thread::sleep(Duration::from_millis(220));
         assert_eq!(c.get_stale(&"a"), None, "past the stale window");
     }
