@@ -786,25 +786,9 @@ async fn committed_keys(tables: &Path) -> (u64, BTreeSet<EventKey>) {
 /// Waits until the `events` table holds `expected` rows (never more), then
 /// checks they are exactly `expected`.
 async fn wait_committed(tables: &Path, expected: &BTreeSet<EventKey>, what: &str) {
-    let deadline = Instant::now() + COMMIT_LIMIT;
-    let want = expected.len() as u64;
-    loop {
-        let n = support::tables::count(&root(tables), TableName::Events).await;
-        assert!(
-            n <= want,
-            "{what}: events table has {n} rows, more than the {want} distinct events"
-        );
-        if n == want {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: only {n} of {want} events committed after {COMMIT_LIMIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    support::tables::wait_for_events(tables, expected.len() as u64, COMMIT_LIMIT, what).await;
     let (rows, keys) = committed_keys(tables).await;
-    assert_eq!(rows, want, "{what}: an event stored twice");
+    assert_eq!(rows, expected.len() as u64, "{what}: an event stored twice");
     let missing: Vec<_> = expected.difference(&keys).take(5).collect();
     let extra: Vec<_> = keys.difference(expected).take(5).collect();
     assert!(

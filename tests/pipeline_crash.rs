@@ -86,22 +86,7 @@ fn root(tables: &Path) -> url::Url {
 
 /// Waits until the events table holds every distinct event.
 async fn wait_complete(tables: &Path, expected: u64, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let n = count(&root(tables), TableName::Events).await;
-        assert!(
-            n <= expected,
-            "events table has {n} rows, more than the {expected} distinct events"
-        );
-        if n == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {n} of {expected} events after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    support::tables::wait_for_events(tables, expected, limit, "pipeline").await;
 }
 
 fn kill(child: &mut Child) {

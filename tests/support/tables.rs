@@ -71,3 +71,31 @@ pub async fn count(root: &url::Url, table: TableName) -> u64 {
         })
         .map_or(0, |a| a.value(0) as u64)
 }
+
+/// Waits until the `events` table under `tables` holds `expected` rows,
+/// failing at once if it ever holds more (an event counted twice) and when
+/// `limit` passes first. `what` names the run in the messages.
+pub async fn wait_for_events(
+    tables: &std::path::Path,
+    expected: u64,
+    limit: std::time::Duration,
+    what: &str,
+) {
+    let root = revstream_pipeline::table_root(tables.to_str().unwrap()).unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let n = count(&root, TableName::Events).await;
+        assert!(
+            n <= expected,
+            "{what}: events table has {n} rows, more than the {expected} distinct events"
+        );
+        if n == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: only {n} of {expected} events committed after {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
