@@ -14,6 +14,13 @@ mod telemetry;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: the query engine and the pipeline
+/// allocate and free large short-lived buffers on many threads, and glibc's
+/// per-thread arenas kept those pages (the soak measured 3 GiB held by
+/// malloc for 0.6 GiB in use, growing with every minute of load).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

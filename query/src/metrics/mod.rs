@@ -278,7 +278,7 @@ pub async fn compute(
         request: request.clone(),
     };
     let answer = Arc::new(engine.with_timeout(work.run()).await?);
-    let bytes = answer.to_string().len();
+    let bytes = crate::json_bytes::json_bytes(&answer);
     engine
         .cache()
         .insert(key, Cached::Metrics(answer.clone()), bytes);
