@@ -219,11 +219,12 @@ impl LogSource for KafkaSource {
     /// Rewinds partitions this member is already consuming (after another
     /// writer committed them, see the runner's fence). A fresh assignment
     /// is left where the group offsets put it: they never lead the tables,
-    /// and re-read records are dropped as duplicates. (On tansu 0.6 an
-    /// explicit seek of a fresh assignment to a table position stalled the
-    /// partition, seen here; so did resuming from a committed group offset
-    /// after a rebalance, which is why the rebalance tests need another
-    /// broker.)
+    /// and re-read records are dropped as duplicates. (On tansu 0.6 with
+    /// memory storage, resuming in the middle of a stored record batch,
+    /// from a seek or a committed group offset, never returns the rest of
+    /// that batch: its fetch starts at the first batch whose base offset is
+    /// at or after the requested one. Its SQLite storage fetches per
+    /// record; the rebalance tests use it.)
     fn seek(&mut self, partitions: &[u32], positions: &HashMap<u32, i64>) {
         for &p in partitions.iter().filter(|p| self.consuming.contains(p)) {
             let Ok(partition) = i32::try_from(p) else {
