@@ -17,7 +17,9 @@ use clap::Parser;
 /// mimalloc instead of glibc's malloc: the query engine and the pipeline
 /// allocate and free large short-lived buffers on many threads, and glibc's
 /// per-thread arenas kept those pages (the soak measured 3 GiB held by
-/// malloc for 0.6 GiB in use, growing with every minute of load).
+/// malloc for 0.6 GiB in use, growing with every minute of load). The
+/// `mimalloc` feature is on by default; heap profilers need it off.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
