@@ -8,7 +8,9 @@
 //!
 //! - `state_insert`: 10,000 events of 10 tenants into an empty state.
 //! - `derive_busy_tenant`: a tenant with a year of history (20,000 events),
-//!   which the pipeline derives again whenever that tenant gets an event.
+//!   which the pipeline derives again whenever that tenant gets an event:
+//!   from canonical events with copies (`derive`), and from the state's
+//!   distinct compact events (`derive_distinct`, what the pipeline runs).
 //! - `arrow`: the busy tenant's derived rows, and 10,000 `events` rows.
 //! - `delta_commit`: one cycle (10 tenants, 10,000 new events: every
 //!   derived table of each tenant plus the `events` append with offsets)
@@ -27,7 +29,7 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use revstream_pipeline::batches::{EventRow, derived_batches, events_batch};
-use revstream_pipeline::derive::{TenantSettings, derive};
+use revstream_pipeline::derive::{CompactEvent, TenantSettings, derive, derive_distinct};
 use revstream_pipeline::state::State;
 use revstream_pipeline::store::{Commit, TableRewrite};
 use revstream_pipeline::{TableStore, table_root};
@@ -81,6 +83,12 @@ fn derive_busy_tenant(c: &mut Criterion) {
     group.throughput(Throughput::Elements(events.len() as u64));
     group.bench_function("a year, 20k events", |b| {
         b.iter(|| derive(&settings, black_box(&events)));
+    });
+    // What the pipeline runs: its state holds the events distinct and
+    // compact, so there is no dedupe pass and no conversion.
+    let held: Vec<CompactEvent> = events.iter().cloned().map(CompactEvent::from).collect();
+    group.bench_function("a year, 20k events, as held in the state", |b| {
+        b.iter(|| derive_distinct(&settings, black_box(&held)));
     });
     group.finish();
 }

@@ -1,31 +1,52 @@
-//! In-memory per-tenant state: the distinct events seen so far (without raw
-//! payloads) and a fingerprint of each derived table, so a cycle rewrites
-//! only the tenant partitions whose rows actually changed.
+//! In-memory per-tenant state: the distinct events seen so far, in the
+//! compact form the derivation reads, and a fingerprint of each derived
+//! table, so a cycle rewrites only the tenant partitions whose rows actually
+//! changed.
+//!
+//! Memory is what this state costs: it holds every event for as long as the
+//! process owns the tenant. So the dedupe index holds positions in `events`
+//! (8 bytes each) rather than a second copy of every (source, id).
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 
-use revstream_schemas::{CanonicalEvent, EventId, SourceName, TableName, TenantId};
+use hashbrown::HashTable;
+use revstream_schemas::{CanonicalEvent, TableName, TenantId};
 
-use crate::derive::{Derived, TenantSettings, derive};
+use crate::derive::{CompactEvent, Derived, TenantSettings, derive_distinct};
 
 #[derive(Debug, Default)]
 pub struct TenantState {
-    events: Vec<CanonicalEvent>,
-    keys: HashSet<(SourceName, EventId)>,
+    events: Vec<CompactEvent>,
+    /// Positions in `events`, hashed by (source, id).
+    index: HashTable<usize>,
+    hasher: RandomState,
     fingerprints: HashMap<TableName, u64>,
 }
 
 impl TenantState {
     /// Adds an event unless (source, id) was seen; returns whether it was new.
-    pub fn insert(&mut self, mut event: CanonicalEvent) -> bool {
-        if !self.keys.insert((event.source.clone(), event.id.clone())) {
+    pub fn insert(&mut self, event: CanonicalEvent) -> bool {
+        let Self {
+            events,
+            index,
+            hasher,
+            ..
+        } = self;
+        let key_hash = |e: (&str, &str)| hasher.hash_one(e);
+        let hash = key_hash((event.source.as_str(), event.id.as_str()));
+        let seen = index.find(hash, |&at| {
+            let held = &events[at];
+            held.id == event.id && held.source == event.source
+        });
+        if seen.is_some() {
             return false;
         }
-        // Raw payloads live in the events table; metrics never read them.
-        event.raw = None;
-        self.events.push(event);
+        index.insert_unique(hash, events.len(), |&at| {
+            key_hash((events[at].source.as_str(), events[at].id.as_str()))
+        });
+        events.push(CompactEvent::from(event));
         true
     }
 
@@ -40,7 +61,7 @@ impl TenantState {
     /// Derives the tenant's tables and says which changed since the last
     /// call (all of them the first time).
     pub fn derive_changes(&mut self, settings: &TenantSettings) -> (Derived, Vec<TableName>) {
-        let derived = derive(settings, &self.events);
+        let derived = derive_distinct(settings, &self.events);
         let mut changed = Vec::new();
         for (table, print) in fingerprints(&derived) {
             if self.fingerprints.insert(table, print) != Some(print) {

@@ -20,13 +20,14 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use revstream_schemas::event::Call;
-use revstream_schemas::{CanonicalEvent, Currency, Email, EventKind, ObjectId, SourceName};
+use revstream_schemas::{Currency, Email, EventKind, ObjectId, SourceName};
 
+use super::CompactEvent;
 use super::rows::{Attendance, CallRow, CallStatus};
 use super::{TenantSettings, local_day};
 
 /// Call rows sorted by call id.
-pub(crate) fn derive(settings: &TenantSettings, events: &[&CanonicalEvent]) -> Vec<CallRow> {
+pub(crate) fn derive(settings: &TenantSettings, events: &[&CompactEvent]) -> Vec<CallRow> {
     let mut calls: BTreeMap<ObjectId, CallState> = BTreeMap::new();
     for event in events {
         let Some(call) = call_event(event) else {
@@ -81,7 +82,7 @@ pub(crate) fn derive(settings: &TenantSettings, events: &[&CanonicalEvent]) -> V
         .collect()
 }
 
-fn call_event(event: &CanonicalEvent) -> Option<&Call> {
+fn call_event(event: &CompactEvent) -> Option<&Call> {
     match event.kind {
         EventKind::CallBooked
         | EventKind::CallCanceled
@@ -89,7 +90,7 @@ fn call_event(event: &CanonicalEvent) -> Option<&Call> {
         | EventKind::CallNoShow
         | EventKind::CallNoShowUndone
         | EventKind::CallShowed
-        | EventKind::CallOutcome => event.call.as_ref(),
+        | EventKind::CallOutcome => event.call.as_deref(),
         _ => None,
     }
 }
@@ -118,7 +119,7 @@ struct CallState {
 }
 
 impl CallState {
-    fn new(first: &CanonicalEvent) -> Self {
+    fn new(first: &CompactEvent) -> Self {
         CallState {
             first_source: first.source.clone(),
             booking_source: None,
@@ -141,7 +142,7 @@ impl CallState {
         }
     }
 
-    fn book(&mut self, event: &CanonicalEvent, call: &Call) {
+    fn book(&mut self, event: &CompactEvent, call: &Call) {
         fn set<T: Clone>(slot: &mut Option<T>, value: Option<&T>) {
             if let Some(v) = value {
                 *slot = Some(v.clone());

@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 
 use revstream_schemas::event::Customer;
-use revstream_schemas::{CanonicalEvent, Email, ObjectId, SourceName};
+use revstream_schemas::{Email, ObjectId, SourceName};
 
+use super::CompactEvent;
 use super::rows::CustomerRow;
 
 /// The customers of a tenant by (source, customer id).
@@ -20,18 +21,18 @@ pub(crate) struct Customers {
 }
 
 impl Customers {
-    pub(crate) fn derive(events: &[&CanonicalEvent]) -> Self {
+    pub(crate) fn derive(events: &[&CompactEvent]) -> Self {
         let mut customers = Customers::default();
         for event in events {
             let from_payment = event.payment.as_ref().and_then(|p| p.customer.as_ref());
-            for customer in event.customer.iter().chain(from_payment) {
+            for customer in event.customer.as_deref().into_iter().chain(from_payment) {
                 customers.see(event, customer);
             }
         }
         customers
     }
 
-    fn see(&mut self, event: &CanonicalEvent, customer: &Customer) {
+    fn see(&mut self, event: &CompactEvent, customer: &Customer) {
         let row = self
             .rows
             .entry((event.source.clone(), customer.id.clone()))

@@ -62,6 +62,7 @@
 
 mod attribution;
 mod calls;
+mod compact;
 mod customers;
 mod daily;
 mod events;
@@ -73,8 +74,9 @@ mod subscriptions;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use revstream_schemas::{CanonicalEvent, EventKind};
+use revstream_schemas::CanonicalEvent;
 
+pub use compact::CompactEvent;
 pub use rows::{
     Attendance, CallRow, CallStatus, CustomerRow, DailyRow, MovementKind, MovementRow, PaymentRow,
     PaymentStatus, RefundRow, SubscriptionRow,
@@ -144,10 +146,19 @@ pub struct Derived {
 /// Derives every table row of one tenant from its events: any order, any
 /// number of copies.
 pub fn derive(settings: &TenantSettings, events: &[CanonicalEvent]) -> Derived {
-    let events: Vec<&CanonicalEvent> = events::distinct_in_order(events)
+    let distinct: Vec<CompactEvent> = events::distinct(events)
         .into_iter()
-        .filter(|e| !matches!(e.kind, EventKind::Track | EventKind::Ignored))
+        .map(|e| CompactEvent::from(e.clone()))
         .collect();
+    derive_distinct(settings, &distinct)
+}
+
+/// [`derive`] for events already distinct by (source, id), in any order:
+/// what the pipeline's state holds.
+pub fn derive_distinct(settings: &TenantSettings, events: &[CompactEvent]) -> Derived {
+    let mut events: Vec<&CompactEvent> = events.iter().filter(|e| e.derives_rows()).collect();
+    // Stable, and linear on the common case of events that arrive in order.
+    events.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
 
     let (subscriptions, movements) = subscriptions::derive(settings, &events);
     let calls = calls::derive(settings, &events);

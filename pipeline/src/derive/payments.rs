@@ -15,8 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use revstream_schemas::{CanonicalEvent, EventKind, ObjectId, SourceName};
+use revstream_schemas::{EventKind, ObjectId, SourceName};
 
+use super::CompactEvent;
 use super::customers::Customers;
 use super::rows::{PaymentRow, PaymentStatus, RefundRow};
 use super::{TenantSettings, local_day};
@@ -25,7 +26,7 @@ use super::{TenantSettings, local_day};
 /// refund rows sorted by (source, refund id).
 pub(crate) fn derive(
     settings: &TenantSettings,
-    events: &[&CanonicalEvent],
+    events: &[&CompactEvent],
     customers: &Customers,
 ) -> (Vec<PaymentRow>, Vec<RefundRow>) {
     let mut payments: BTreeMap<(SourceName, ObjectId), PaymentRow> = BTreeMap::new();
@@ -65,7 +66,7 @@ pub(crate) fn derive(
                 row.currency = p.currency;
                 row.paid_at = p.paid_at;
                 row.paid_day = local_day(settings.timezone, p.paid_at);
-                if let Some(customer) = p.customer.as_ref().or(event.customer.as_ref()) {
+                if let Some(customer) = p.customer.as_ref().or(event.customer.as_deref()) {
                     row.customer_id = Some(customer.id.clone());
                     if customer.email.is_some() {
                         row.email.clone_from(&customer.email);

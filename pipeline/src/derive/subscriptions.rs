@@ -14,8 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use revstream_schemas::event::{Subscription, SubscriptionStatus};
-use revstream_schemas::{CanonicalEvent, Currency, EventKind, ObjectId, SourceName};
+use revstream_schemas::{Currency, EventKind, ObjectId, SourceName};
 
+use super::CompactEvent;
 use super::rows::{MovementKind, MovementRow, SubscriptionRow};
 use super::{ChurnSetting, TenantSettings, local_day, mrr};
 
@@ -27,7 +28,7 @@ type MrrKey = (SourceName, ObjectId, Currency);
 /// Subscription rows (sorted by source, id) and movements (in event order).
 pub(crate) fn derive(
     settings: &TenantSettings,
-    events: &[&CanonicalEvent],
+    events: &[&CompactEvent],
 ) -> (Vec<SubscriptionRow>, Vec<MovementRow>) {
     let mut subs: BTreeMap<SubKey, SubscriptionRow> = BTreeMap::new();
     let mut timelines = Timelines::default();
@@ -74,18 +75,18 @@ pub(crate) fn derive(
     (subs.into_values().collect(), movements)
 }
 
-fn subscription_event(event: &CanonicalEvent) -> Option<&Subscription> {
+fn subscription_event(event: &CompactEvent) -> Option<&Subscription> {
     match event.kind {
         EventKind::SubscriptionCreated
         | EventKind::SubscriptionUpdated
-        | EventKind::SubscriptionCanceled => event.subscription.as_ref(),
+        | EventKind::SubscriptionCanceled => event.subscription.as_deref(),
         _ => None,
     }
 }
 
 fn subscription_row(
     settings: &TenantSettings,
-    event: &CanonicalEvent,
+    event: &CompactEvent,
     sub: &Subscription,
     customer_id: ObjectId,
     previous: Option<&SubscriptionRow>,
