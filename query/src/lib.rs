@@ -32,7 +32,6 @@ mod error;
 pub mod format;
 mod guard;
 pub mod http;
-mod json_bytes;
 pub mod metrics;
 pub mod sync_runs;
 pub mod tables;

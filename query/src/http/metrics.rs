@@ -2,6 +2,7 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use revstream_ingest::http::ApiResult;
 
@@ -30,5 +31,5 @@ pub(crate) async fn get(
     })?;
     let timezone = timezone(&state, &tenant).await?;
     let answer = compute(state.engine(), &tenant, timezone, &request).await?;
-    Ok(axum::Json(answer.as_ref()).into_response())
+    Ok(([(CONTENT_TYPE, "application/json")], answer).into_response())
 }
