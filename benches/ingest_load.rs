@@ -38,6 +38,8 @@
 mod cpu;
 #[path = "ingest_load/driver.rs"]
 mod driver;
+#[path = "common/env.rs"]
+mod env;
 #[path = "common/machine.rs"]
 mod machine;
 #[path = "ingest_load/report.rs"]
@@ -48,7 +50,6 @@ mod steps;
 mod workload;
 
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -64,6 +65,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use driver::measure;
+use env::env_or;
 use report::{Row, print_report};
 use steps::{BatchStep, RawStep, WebhookStep};
 use workload::{StripeTemplates, raw_batch_pool, raw_webhook_pool};
@@ -155,19 +157,6 @@ impl Settings {
             }
         }
         Ok(settings)
-    }
-}
-
-fn env_or<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-        _ => Ok(default),
     }
 }
 

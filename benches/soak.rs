@@ -64,6 +64,8 @@
 
 #[path = "common/cpu.rs"]
 mod cpu;
+#[path = "common/env.rs"]
+mod env;
 #[path = "common/generator.rs"]
 mod generator;
 #[path = "system_load/latency.rs"]

@@ -48,6 +48,8 @@
 mod cpu;
 #[path = "system_load/duckdb.rs"]
 mod duckdb;
+#[path = "common/env.rs"]
+mod env;
 #[path = "system_load/freshness.rs"]
 mod freshness;
 #[path = "common/generator.rs"]

@@ -59,10 +59,11 @@ use revstream_ingest::log::kafka::{KafkaConfig, KafkaLog};
 use revstream_ingest::verify::sign_standard;
 use revstream_schemas::{CanonicalEvent, TableName, TenantId};
 use serde_json::{Value, json};
+use support::admin::AdminApi;
 use support::events::{Rng, records, stream};
 use support::kafka::{Broker, unique_topic};
 use support::postgres::TestDatabase;
-use support::process::{ADMIN, MASTER_KEY, Process, free_port};
+use support::process::{MASTER_KEY, Process, free_port};
 
 /// The tenants' Standard Webhooks secret (whsec_ + base64).
 const STANDARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -280,44 +281,17 @@ async fn create_tenants(
     base: &str,
     tenants: &[TenantId],
 ) -> Vec<TenantKeys> {
+    let admin = AdminApi { http, base };
     let mut out = Vec::new();
     for id in tenants {
-        let r = http
-            .post(format!("{base}/v1/admin/tenants"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"id": id.as_str()}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        let r = http
-            .put(format!("{base}/v1/admin/tenants/{id}/secrets/standard"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"secret": STANDARD_SECRET}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
-        let key = async |role: &str| {
-            let r = http
-                .post(format!("{base}/v1/admin/tenants/{id}/keys"))
-                .bearer_auth(ADMIN)
-                .json(&json!({"role": role}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-            r.json::<Value>().await.unwrap()["key"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        };
-        let ingest = key("ingest").await;
-        let viewer = key("viewer").await;
+        admin.create_tenant(json!({"id": id.as_str()})).await;
+        admin
+            .put_secret(id.as_str(), "standard", STANDARD_SECRET)
+            .await;
         out.push(TenantKeys {
             id: id.clone(),
-            ingest,
-            viewer,
+            ingest: admin.create_key(id.as_str(), "ingest").await,
+            viewer: admin.create_key(id.as_str(), "viewer").await,
         });
     }
     out

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use revstream_ingest::verify::{sign_standard, sign_t_v1};
 use serde_json::{Value, json};
+use support::admin::AdminApi;
 use support::kafka::{Broker, unique_topic};
 use support::postgres::TestDatabase;
-use support::process::{ADMIN, Process, free_port, wait_healthy};
+use support::process::{Process, free_port, wait_healthy};
 
 const STRIPE_SECRET: &str = "whsec_e2e_stripe";
 const WHOP_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -27,37 +28,18 @@ fn now() -> i64 {
 /// Sets the tenant up and sends one signed webhook per provider and a
 /// producer batch. Returns the tenant's admin key.
 async fn send_scenario(http: &reqwest::Client, ingest: &str) -> String {
-    let admin = |r: reqwest::RequestBuilder| r.bearer_auth(ADMIN).send();
-    let created = admin(
-        http.post(format!("{ingest}/v1/admin/tenants"))
-            .json(&json!({"id": "acme", "name": "Acme"})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let admin = AdminApi { http, base: ingest };
+    admin
+        .create_tenant(json!({"id": "acme", "name": "Acme"}))
+        .await;
     for (source, secret) in [
         ("stripe", STRIPE_SECRET),
         ("whop", WHOP_SECRET),
         ("calendly", CALENDLY_SECRET),
     ] {
-        let r = admin(
-            http.put(format!("{ingest}/v1/admin/tenants/acme/secrets/{source}"))
-                .json(&json!({"secret": secret})),
-        )
-        .await
-        .unwrap();
-        assert_eq!(r.status(), 204);
+        admin.put_secret("acme", source, secret).await;
     }
-    let key: Value = admin(
-        http.post(format!("{ingest}/v1/admin/tenants/acme/keys"))
-            .json(&json!({"role": "admin"})),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key = admin.create_key("acme", "admin").await;
 
     // Stripe: a subscription of 2 seats at $49/month → MRR 9,800 cents.
     let stripe = json!({"id": "evt_e2e_sub", "object": "event", "type": "customer.subscription.created",

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use revstream_ingest::verify::sign_t_v1;
 use serde_json::{Value, json};
+use support::admin::AdminApi;
 use support::kafka::{Broker, unique_topic};
 use support::postgres::TestDatabase;
 use support::process::{ADMIN, Process, free_port, wait_healthy};
@@ -87,33 +88,15 @@ impl Roles {
 
     /// A tenant with a Stripe secret; returns an admin key of it.
     async fn tenant(&self, id: &str, timezone: &str) -> String {
-        let r = self
-            .admin(
-                reqwest::Method::POST,
-                "/v1/admin/tenants",
-                json!({"id": id, "timezone": timezone}),
-            )
+        let admin = AdminApi {
+            http: &self.http,
+            base: &self.ingest,
+        };
+        admin
+            .create_tenant(json!({"id": id, "timezone": timezone}))
             .await;
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        let r = self
-            .admin(
-                reqwest::Method::PUT,
-                &format!("/v1/admin/tenants/{id}/secrets/stripe"),
-                json!({"secret": STRIPE_SECRET}),
-            )
-            .await;
-        assert_eq!(r.status(), 204);
-        let key: Value = self
-            .admin(
-                reqwest::Method::POST,
-                &format!("/v1/admin/tenants/{id}/keys"),
-                json!({"role": "admin"}),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        key["key"].as_str().unwrap().to_owned()
+        admin.put_secret(id, "stripe", STRIPE_SECRET).await;
+        admin.create_key(id, "admin").await
     }
 
     async fn cash(&self, key: &str) -> reqwest::Result<(StatusCode, Value)> {

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::admin::AdminApi;
 use support::process::{ADMIN, Process, free_port, wait_healthy};
 
 /// The longest any one expected state may take to show up.
@@ -153,25 +154,14 @@ async fn start(data_dir: &Path, tables: &Path) -> (Process, reqwest::Client, Str
 impl Server {
     async fn start_with_tenant(data_dir: &Path, tables: &Path) -> Server {
         let (process, http, base) = start(data_dir, tables).await;
-        let created = http
-            .post(format!("{base}/v1/admin/tenants"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"id": "acme", "name": "Acme"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
-        let key: Value = http
-            .post(format!("{base}/v1/admin/tenants/acme/keys"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"role": "admin"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let key = key["key"].as_str().unwrap().to_owned();
+        let admin = AdminApi {
+            http: &http,
+            base: &base,
+        };
+        admin
+            .create_tenant(json!({"id": "acme", "name": "Acme"}))
+            .await;
+        let key = admin.create_key("acme", "admin").await;
         Server {
             process,
             http,

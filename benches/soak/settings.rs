@@ -1,8 +1,8 @@
 //! The soak's knobs, all from the environment, checked up front so a typo
 //! fails in the first second rather than after a thirty-minute run.
 
+use crate::env::env_or;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -145,18 +145,5 @@ impl Settings {
 
     pub(crate) fn dashboard_rate(&self) -> f64 {
         self.qps - self.sql_rate()
-    }
-}
-
-fn env_or<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-        _ => Ok(default),
     }
 }

@@ -1,8 +1,8 @@
 //! The harness's knobs, all from the environment, checked up front so a
 //! typo fails in the first second rather than after a twenty-minute run.
 
+use crate::env::env_or;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -174,18 +174,5 @@ impl Settings {
     /// The steady-load phase of scenario 3, warm-up included.
     pub(crate) fn freshness_duration(&self) -> Duration {
         Duration::from_secs(self.warmup_secs + self.freshness_secs)
-    }
-}
-
-fn env_or<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-        _ => Ok(default),
     }
 }

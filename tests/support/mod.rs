@@ -6,6 +6,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod admin;
 pub mod events;
 pub mod kafka;
 pub mod postgres;
