@@ -147,7 +147,7 @@ impl SchemaProvider for TenantSchema {
         }
         Ok(TableName::parse(name).map(|t| {
             Arc::new(TenantTable::new(
-                self.snapshot.provider(t),
+                self.snapshot.tenant_provider(t, &self.tenant),
                 self.tenant.clone(),
             )) as Arc<dyn TableProvider>
         }))

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod sync_runs;
 pub mod tables;
 pub mod telemetry;
+mod tenant_files;
 
 pub use cli::{CliFormat, run_sql};
 pub use engine::{QueryConfig, QueryEngine, QueryOutput, SqlParams, SqlRequest};

@@ -25,11 +25,12 @@ use std::time::{Duration, Instant};
 use deltalake::datafusion::catalog::TableProvider;
 use deltalake::datafusion::catalog::empty::EmptyTable;
 use deltalake::{DeltaTable, DeltaTableError};
-use revstream_schemas::TableName;
+use revstream_schemas::{TableName, TenantId};
 use tokio::sync::watch;
 use url::Url;
 
 use crate::error::{QueryError, Result};
+use crate::tenant_files::TenantFiles;
 
 /// How the tables stay fresh.
 #[derive(Debug, Clone)]
@@ -87,6 +88,9 @@ impl fmt::Display for TableVersions {
 struct TableEntry {
     table: DeltaTable,
     provider: Arc<dyn TableProvider>,
+    /// The files by tenant; `None` if they could not be listed, and then
+    /// tenants read through `provider`.
+    files: Option<Arc<TenantFiles>>,
 }
 
 impl fmt::Debug for TableEntry {
@@ -119,6 +123,22 @@ impl TablesSnapshot {
         match self.entries.get(&table) {
             Some(e) => e.provider.clone(),
             None => Arc::new(EmptyTable::new(table.schema())),
+        }
+    }
+
+    /// A provider of `tenant`'s rows of a table, planned over that tenant's
+    /// files only (see [`crate::tenant_files`]); it may also return other
+    /// tenants' rows, so callers filter by tenant on top.
+    pub(crate) fn tenant_provider(
+        &self,
+        table: TableName,
+        tenant: &TenantId,
+    ) -> Arc<dyn TableProvider> {
+        match self.entries.get(&table) {
+            Some(TableEntry {
+                files: Some(files), ..
+            }) => files.provider(tenant),
+            _ => self.provider(table),
         }
     }
 }
@@ -392,9 +412,17 @@ async fn entry(table: TableName, opened: DeltaTable) -> Result<TableEntry> {
         .table_provider()
         .await
         .map_err(|e| QueryError::Storage(format!("reading {table}: {e}")))?;
+    let files = match TenantFiles::index(opened.clone(), provider.schema()) {
+        Ok(files) => Some(Arc::new(files)),
+        Err(e) => {
+            tracing::warn!(%table, error = %e, "cannot group the files by tenant; tenants read through the Delta provider");
+            None
+        }
+    };
     Ok(TableEntry {
         table: opened,
         provider,
+        files,
     })
 }
 
