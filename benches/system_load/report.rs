@@ -144,6 +144,7 @@ pub(crate) fn render(
          REVSTREAM_BENCH_SCENARIOS=query cargo bench --bench system_load\n\
          cargo bench --bench ingest_load          # scenario 1: webhooks and batches vs the raw log / Kafka producer\n\
          cargo bench --bench pipeline_functions   # criterion: state, derive, Arrow, Delta commit\n\
+         cargo bench --bench state_memory         # heap bytes per event the pipeline's state holds\n\
          cargo bench --bench ingest_functions     # criterion: verify, normalize, parse\n```\n"
     );
     let _ = writeln!(
