@@ -100,8 +100,15 @@ async fn assert_same_tables(reference: &Path, other: &Path) {
     }
 }
 
+/// The tests of this file run one at a time: each runs pipelines (and the
+/// rebalance tests a broker) flat out, and a group member starved of CPU
+/// misses heartbeats, which tansu answers with rebalances that can outlast
+/// a test's deadline (seen with all three sharing 2 cores with a build).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_gives_the_tables_of_an_uninterrupted_run() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let Some(broker) = Broker::shared() else {
         return;
     };
@@ -176,6 +183,7 @@ enum Departure {
 /// a batch (from the group offset, or a seek to the tables' position) never
 /// gets that batch's rest; its SQLite engine fetches record by record.
 async fn rebalance_scenario(departure: Departure) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let broker_dir = tempfile::tempdir().unwrap();
     let Some(broker) = Broker::spawn_own(Storage::Sqlite(broker_dir.path().to_owned())) else {
         return;
