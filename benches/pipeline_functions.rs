@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use revstream_pipeline::batches::{EventRow, derived_batches, events_batch};
 use revstream_pipeline::derive::{CompactEvent, TenantSettings, derive, derive_distinct};
 use revstream_pipeline::state::State;
@@ -60,17 +60,13 @@ fn state_insert(c: &mut Criterion) {
     let mut group = c.benchmark_group("state_insert");
     group.throughput(Throughput::Elements(events.len() as u64));
     group.bench_function("10k events, 10 tenants", |b| {
-        b.iter_batched(
-            || events.clone(),
-            |events| {
-                let mut state = State::default();
-                for (tenant, event) in events {
-                    black_box(state.insert(&tenant, event));
-                }
-                state
-            },
-            BatchSize::LargeInput,
-        );
+        b.iter(|| {
+            let mut state = State::default();
+            for (tenant, event) in &events {
+                black_box(state.insert(tenant, event));
+            }
+            state
+        });
     });
     group.finish();
 }
@@ -86,7 +82,7 @@ fn derive_busy_tenant(c: &mut Criterion) {
     });
     // What the pipeline runs: its state holds the events distinct and
     // compact, so there is no dedupe pass and no conversion.
-    let held: Vec<CompactEvent> = events.iter().cloned().map(CompactEvent::from).collect();
+    let held: Vec<CompactEvent> = events.iter().map(CompactEvent::from).collect();
     group.bench_function("a year, 20k events, as held in the state", |b| {
         b.iter(|| derive_distinct(&settings, black_box(&held)));
     });

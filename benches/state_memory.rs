@@ -68,7 +68,7 @@ fn main() {
 
         let (state, state_bytes) = held_by(|| {
             let mut state = TenantState::default();
-            for e in events.iter().cloned() {
+            for e in &events {
                 state.insert(e);
             }
             state

@@ -235,10 +235,32 @@ async fn send_forged(http: &reqwest::Client, ingest: &str) {
     assert_eq!(r.status(), 401, "{}", r.text().await.unwrap());
 }
 
+/// Events the scenario commits, at least (a webhook per provider and the
+/// batch's valid rows).
+const SCENARIO_EVENTS: f64 = 4.0;
+
+/// `GET /metrics` of a role once its pipeline counted the scenario's
+/// events. The counters move just after a commit, which queries may
+/// already see: a scrape right after the answers can be a moment early.
+async fn scrape_after_commits(http: &reqwest::Client, base: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(http, base).await;
+        let committed = sample(&text, "revstream_pipeline_events_committed_total");
+        if committed.is_some_and(|n| n >= SCENARIO_EVENTS) || Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The pipeline committed every event of the scenario, and measured it.
 fn assert_pipeline_metrics(text: &str) {
     let committed = sample(text, "revstream_pipeline_events_committed_total").unwrap();
-    assert!(committed >= 4.0, "4 events at least: {committed}\n{text}");
+    assert!(
+        committed >= SCENARIO_EVENTS,
+        "{SCENARIO_EVENTS} events at least: {committed}\n{text}"
+    );
     assert!(sample(text, "revstream_pipeline_commits_total").unwrap() >= 1.0);
     assert!(sample(text, "revstream_pipeline_commit_duration_seconds_count").unwrap() >= 1.0);
     // One freshness observation per committed event.
@@ -274,7 +296,7 @@ async fn serve_exposes_prometheus_metrics() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    let text = scrape(&http, &base).await;
+    let text = scrape_after_commits(&http, &base).await;
     let requests = |source: &str| {
         sample(
             &text,
@@ -454,7 +476,7 @@ async fn separate_roles_on_kafka_and_postgres() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
-    assert_pipeline_metrics(&scrape(&http, &pipeline_base).await);
+    assert_pipeline_metrics(&scrape_after_commits(&http, &pipeline_base).await);
     // Lag comes from librdkafka's statistics (every 5 s) once the group
     // offsets are committed: the partition holding acme's events, caught up.
     let deadline = Instant::now() + Duration::from_secs(30);

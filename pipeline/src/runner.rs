@@ -184,7 +184,7 @@ impl<S: LogSource> Pipeline<S> {
         for e in stored {
             self.partition_of.insert(e.tenant.clone(), e.log_partition);
             self.dirty.insert(e.tenant.clone());
-            self.state.insert(&e.tenant, e.event);
+            self.state.insert(&e.tenant, &e.event);
         }
         tracing::info!(
             log = %self.source.log_id(),
@@ -292,7 +292,7 @@ impl<S: LogSource> Pipeline<S> {
             };
             self.partition_of
                 .insert(envelope.tenant.clone(), record.partition);
-            if self.state.insert(&envelope.tenant, envelope.event.clone()) {
+            if self.state.insert(&envelope.tenant, &envelope.event) {
                 touched.insert(envelope.tenant.clone());
                 fresh.push(Fresh {
                     tenant: envelope.tenant,
@@ -322,12 +322,14 @@ impl<S: LogSource> Pipeline<S> {
                 ..CycleReport::default()
             });
         }
+        // Counted before anything else awaits: the commit is already
+        // visible to queries, and a scrape should not lag further behind.
         self.metrics
             .visible(fresh.iter().map(|f| f.received_at), chrono::Utc::now());
-        self.source.committed(&positions).await;
         self.stats
             .events_committed
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        self.source.committed(&positions).await;
         self.maintain_if_due().await;
         Ok(CycleReport {
             assigned,

@@ -26,8 +26,9 @@ pub struct TenantState {
 }
 
 impl TenantState {
-    /// Adds an event unless (source, id) was seen; returns whether it was new.
-    pub fn insert(&mut self, event: CanonicalEvent) -> bool {
+    /// Adds an event unless (source, id) was seen; returns whether it was
+    /// new. Only a new event's derivation fields are copied.
+    pub fn insert(&mut self, event: &CanonicalEvent) -> bool {
         let Self {
             events,
             index,
@@ -103,7 +104,11 @@ pub struct State {
 }
 
 impl State {
-    pub fn insert(&mut self, tenant: &TenantId, event: CanonicalEvent) -> bool {
+    pub fn insert(&mut self, tenant: &TenantId, event: &CanonicalEvent) -> bool {
+        // No copy of the tenant id for a tenant already held.
+        if let Some(state) = self.tenants.get_mut(tenant) {
+            return state.insert(event);
+        }
         self.tenants
             .entry(tenant.clone())
             .or_default()

@@ -315,7 +315,7 @@ proptest! {
         }
         for s in all_settings() {
             let mut state = TenantState::default();
-            let new = delivered.iter().filter(|e| state.insert((*e).clone())).count();
+            let new = delivered.iter().filter(|e| state.insert(e)).count();
             prop_assert_eq!(new, first_copies.len());
             prop_assert_eq!(state.len(), first_copies.len());
             let (got, changed) = state.derive_changes(&s);

@@ -27,21 +27,28 @@ pub struct CompactEvent {
     pub outcome: Option<Box<CallOutcome>>,
 }
 
-impl From<CanonicalEvent> for CompactEvent {
-    fn from(event: CanonicalEvent) -> Self {
+impl From<&CanonicalEvent> for CompactEvent {
+    /// Copies what the derivation reads; the rest (the raw payload above
+    /// all) is never copied.
+    fn from(event: &CanonicalEvent) -> Self {
         Self {
-            id: event.id,
+            id: event.id.clone(),
             kind: event.kind,
             occurred_at: event.occurred_at,
-            source: event.source,
-            customer: event.customer.map(Box::new),
-            subscription: event.subscription.map(Box::new),
-            payment: event.payment.map(Box::new),
-            refund: event.refund.map(Box::new),
-            call: event.call.map(Box::new),
-            outcome: event.outcome.map(Box::new),
+            source: event.source.clone(),
+            customer: boxed(event.customer.as_ref()),
+            subscription: boxed(event.subscription.as_ref()),
+            payment: boxed(event.payment.as_ref()),
+            refund: boxed(event.refund.as_ref()),
+            call: boxed(event.call.as_ref()),
+            outcome: boxed(event.outcome.as_ref()),
         }
     }
+}
+
+/// A copy of an event's section, on the heap.
+fn boxed<T: Clone>(section: Option<&T>) -> Option<Box<T>> {
+    section.cloned().map(Box::new)
 }
 
 impl CompactEvent {
@@ -78,7 +85,7 @@ mod tests {
             "payment":{"id":"ch_1","amount":4900,"currency":"usd","paid_at":"2026-01-05T10:00:00Z"},
             "raw":{"big":"payload"}}"#;
         let event = CanonicalEvent::from_json(json.as_bytes()).expect("valid event");
-        let compact = CompactEvent::from(event.clone());
+        let compact = CompactEvent::from(&event);
         assert_eq!(compact.id, event.id);
         assert_eq!(compact.kind, event.kind);
         assert_eq!(compact.occurred_at, event.occurred_at);

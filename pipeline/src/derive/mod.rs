@@ -148,7 +148,7 @@ pub struct Derived {
 pub fn derive(settings: &TenantSettings, events: &[CanonicalEvent]) -> Derived {
     let distinct: Vec<CompactEvent> = events::distinct(events)
         .into_iter()
-        .map(|e| CompactEvent::from(e.clone()))
+        .map(CompactEvent::from)
         .collect();
     derive_distinct(settings, &distinct)
 }
