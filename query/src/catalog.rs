@@ -5,17 +5,18 @@
 //! the registry, `sync_runs` (read from it at scan time) — and nothing else.
 //!
 //! ```text
-//!  SQL ─▶ planner ─▶ datafusion.public.<table> ─▶ TenantTable(tenant, Delta provider)
+//!  SQL ─▶ planner ─▶ datafusion.public.<table> ─▶ TenantTable(tenant, the tenant's files)
 //!                                                   scan(filters) = FilterExec[tenant_id = '<tenant>']
-//!                                                                     └─ Delta scan(filters + tenant_id = '<tenant>')
+//!                                                                     └─ Parquet scan of that tenant's files
 //! ```
 //!
 //! The tenant filter is part of the table, not of the SQL text: no query can
-//! name a table without it. It is given to the Delta provider with the
-//! caller's filters, so Delta prunes to the tenant's partition (latency stays
-//! flat with many tenants), and it is evaluated again on top of the scan, so
-//! correctness never depends on what the provider does with pushed filters.
-//! The Delta provider's statistics (whole-table row counts) are not exposed.
+//! name a table without it. The scan below reads only the tenant's files
+//! (grouped per table version by `tenant_files`, so latency stays
+//! flat with many tenants; the Delta provider, used when the grouping is
+//! not available, gets the filter pushed down), and the filter is evaluated
+//! again on top of the scan, so correctness never depends on what the
+//! provider below does. No whole-table statistics are exposed.
 //! Raw paths never appear: tables are reached only by name.
 
 use std::borrow::Cow;
