@@ -159,6 +159,15 @@ impl SchemaProvider for TenantSchema {
     }
 }
 
+/// The columns a scan asked for: its projection, or every column of
+/// `schema`.
+pub(crate) fn projected(projection: Option<&Vec<usize>>, schema: &SchemaRef) -> Vec<usize> {
+    match projection {
+        Some(p) => p.clone(),
+        None => (0..schema.fields().len()).collect(),
+    }
+}
+
 /// A table provider that shows one tenant's rows of another provider.
 #[derive(Debug)]
 pub struct TenantTable {
@@ -204,10 +213,7 @@ impl TableProvider for TenantTable {
     ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
         let schema = self.inner.schema();
         let tenant_index = schema.index_of(TENANT_COLUMN)?;
-        let wanted: Vec<usize> = match projection {
-            Some(p) => p.clone(),
-            None => (0..schema.fields().len()).collect(),
-        };
+        let wanted = projected(projection, &schema);
         let mut inner_projection = wanted.clone();
         if !inner_projection.contains(&tenant_index) {
             inner_projection.push(tenant_index);

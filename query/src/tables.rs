@@ -412,7 +412,7 @@ async fn entry(table: TableName, opened: DeltaTable) -> Result<TableEntry> {
         .table_provider()
         .await
         .map_err(|e| QueryError::Storage(format!("reading {table}: {e}")))?;
-    let files = match TenantFiles::index(opened.clone(), provider.schema()) {
+    let files = match TenantFiles::index(&opened, provider.schema()) {
         Ok(files) => Some(Arc::new(files)),
         Err(e) => {
             tracing::warn!(%table, error = %e, "cannot group the files by tenant; tenants read through the Delta provider");

@@ -36,28 +36,33 @@ use deltalake::datafusion::execution::object_store::ObjectStoreUrl;
 use deltalake::datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::datafusion::physical_plan::empty::EmptyExec;
+use deltalake::logstore::ObjectStoreRef;
 use revstream_schemas::TenantId;
 use revstream_schemas::tables::TENANT_COLUMN;
+
+use crate::catalog::projected;
 
 type Result<T> = std::result::Result<T, DataFusionError>;
 
 /// One table version's files by tenant, with what a scan of them needs.
 #[derive(Debug)]
 pub(crate) struct TenantFiles {
-    table: DeltaTable,
     /// What queries see: the Delta provider's schema.
     schema: SchemaRef,
     /// The columns stored in the files, and `tenant_id` after them as the
     /// partition column (DataFusion's order for a file scan).
     scan_schema: TableSchema,
-    store: ObjectStoreUrl,
+    /// The table's object store (paths relative to its root), and the URL
+    /// scans name it by.
+    store: ObjectStoreRef,
+    store_url: ObjectStoreUrl,
     by_tenant: HashMap<String, Vec<PartitionedFile>>,
 }
 
 impl TenantFiles {
     /// Groups the files of `table` (its loaded version) by tenant. `schema`
     /// is the schema its Delta provider shows.
-    pub(crate) fn index(table: DeltaTable, schema: SchemaRef) -> Result<Self> {
+    pub(crate) fn index(table: &DeltaTable, schema: SchemaRef) -> Result<Self> {
         let tenant_index = schema.index_of(TENANT_COLUMN)?;
         let tenant_field = Arc::new(schema.field(tenant_index).clone());
         let stored: Vec<_> = schema
@@ -91,12 +96,12 @@ impl TenantFiles {
                 .with_partition_values(vec![value]);
             by_tenant.entry(tenant.clone()).or_default().push(scanned);
         }
-        let store = table.log_store().object_store_url();
+        let log_store = table.log_store();
         Ok(Self {
-            table,
             schema,
             scan_schema,
-            store,
+            store: log_store.object_store(None),
+            store_url: log_store.object_store_url(),
             by_tenant,
         })
     }
@@ -143,21 +148,15 @@ impl TableProvider for TenantFilesTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let files = &self.files;
         let shown = &files.schema;
-        let wanted: Vec<usize> = match projection {
-            Some(p) => p.clone(),
-            None => (0..shown.fields().len()).collect(),
-        };
+        let wanted = projected(projection, shown);
         let Some(tenant_files) = files.by_tenant.get(&self.tenant) else {
             return Ok(Arc::new(EmptyExec::new(Arc::new(shown.project(&wanted)?))));
         };
         // The files are read through the table's own object store (paths
         // relative to the table root), which the session may not know yet.
         let runtime = state.runtime_env();
-        if runtime.object_store(&files.store).is_err() {
-            runtime.register_object_store(
-                files.store.as_ref(),
-                files.table.log_store().object_store(None),
-            );
+        if runtime.object_store(&files.store_url).is_err() {
+            runtime.register_object_store(files.store_url.as_ref(), files.store.clone());
         }
         let scanned = files.scan_schema.table_schema();
         let indices = wanted
@@ -178,7 +177,7 @@ impl TableProvider for TenantFilesTable {
             let schema = DFSchema::try_from(scanned.as_ref().clone())?;
             source = source.with_predicate(state.create_physical_expr(pruning, &schema)?);
         }
-        let config = FileScanConfigBuilder::new(files.store.clone(), Arc::new(source))
+        let config = FileScanConfigBuilder::new(files.store_url.clone(), Arc::new(source))
             .with_file_group(FileGroup::new(tenant_files.clone()))
             .with_projection_indices(Some(indices))?
             .with_limit(limit)
