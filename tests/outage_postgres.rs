@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use support::admin::AdminApi;
 use support::kafka::{Broker, unique_topic};
 use support::postgres::TestDatabase;
-use support::process::{ADMIN, Process, free_port, wait_healthy};
+use support::process::{Process, free_port, wait_healthy};
 use support::proxy::FaultProxy;
 
 const STRIPE_SECRET: &str = "whsec_outage_stripe";
@@ -76,22 +76,17 @@ impl Roles {
             .unwrap()
     }
 
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> reqwest::Response {
-        self.http
-            .request(method, format!("{}{path}", self.ingest))
-            .bearer_auth(ADMIN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+    /// The ingest role's admin API.
+    fn admin(&self) -> AdminApi<'_> {
+        AdminApi {
+            http: &self.http,
+            base: &self.ingest,
+        }
     }
 
     /// A tenant with a Stripe secret; returns an admin key of it.
     async fn tenant(&self, id: &str, timezone: &str) -> String {
-        let admin = AdminApi {
-            http: &self.http,
-            base: &self.ingest,
-        };
+        let admin = self.admin();
         admin
             .create_tenant(json!({"id": id, "timezone": timezone}))
             .await;
@@ -247,10 +242,11 @@ async fn the_registry_down_and_back_loses_nothing_and_guesses_nothing() {
     proxy.cut();
     let started = Instant::now();
     let r = roles
-        .admin(
+        .admin()
+        .request(
             reqwest::Method::POST,
             "/v1/admin/tenants",
-            json!({"id": "ghost"}),
+            &json!({"id": "ghost"}),
         )
         .await;
     assert_registry_503(r, started, "creating a tenant during the outage").await;

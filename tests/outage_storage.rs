@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::admin::AdminApi;
-use support::process::{ADMIN, Process, free_port, wait_healthy};
+use support::process::{Process, free_port, wait_healthy};
 
 /// The longest any one expected state may take to show up.
 const WAIT: Duration = Duration::from_secs(60);
@@ -172,14 +172,17 @@ impl Server {
 
     /// `POST /v1/admin/tenants/acme/keys`: a registry write.
     async fn create_key(&self) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(format!("{}/v1/admin/tenants/acme/keys", self.base))
-            .bearer_auth(ADMIN)
-            .json(&json!({"role": "viewer"}))
-            .send()
-            .await
-            .unwrap();
+        let admin = AdminApi {
+            http: &self.http,
+            base: &self.base,
+        };
+        let r = admin
+            .request(
+                reqwest::Method::POST,
+                "/v1/admin/tenants/acme/keys",
+                &json!({"role": "viewer"}),
+            )
+            .await;
         (r.status(), r.json().await.unwrap_or(Value::Null))
     }
 
