@@ -34,6 +34,12 @@
 // The report is this program's output: it prints a table on stdout.
 #![allow(clippy::print_stdout)]
 
+/// The allocator `revstream` ships with (src/main.rs): the ingest server
+/// runs in this process and should be measured as users run it.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "common/cpu.rs"]
 mod cpu;
 #[path = "ingest_load/driver.rs"]

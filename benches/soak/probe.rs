@@ -11,6 +11,9 @@ const TICKS_PER_SEC: f64 = 100.0;
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct ProcSample {
     pub(crate) rss_bytes: u64,
+    /// The part of RSS that is anonymous memory (the heap), not file pages
+    /// mapped by the process.
+    pub(crate) anon_bytes: u64,
     /// The peak RSS so far (VmHWM).
     pub(crate) hwm_bytes: u64,
     pub(crate) threads: u64,
@@ -45,6 +48,7 @@ pub(crate) fn proc_sample(pid: u32) -> anyhow::Result<ProcSample> {
     });
     Ok(ProcSample {
         rss_bytes: kib("VmRSS:") * 1024,
+        anon_bytes: kib("RssAnon:") * 1024,
         hwm_bytes: kib("VmHWM:") * 1024,
         threads: kib("Threads:"),
         fds,

@@ -362,10 +362,11 @@ pub(crate) fn render(settings: &Settings, windows: &[Window], s: &Summary) -> St
     let after = s.after_drain.unwrap_or_default();
     let _ = writeln!(
         md,
-        "- serve process: RSS {:.1} MiB after start-up and tenant set-up, {:.1} MiB after the drain, peak {:.1} MiB; \
-         {} → {} fds; {} → {} threads; {:.0} CPU s in all",
+        "- serve process: RSS {:.1} MiB after start-up and tenant set-up, {:.1} MiB after the drain ({:.1} MiB of it \
+         anonymous, i.e. heap), peak {:.1} MiB; {} → {} fds; {} → {} threads; {:.0} CPU s in all",
         s.start.rss_bytes as f64 / MIB,
         after.rss_bytes as f64 / MIB,
+        after.anon_bytes as f64 / MIB,
         after.hwm_bytes as f64 / MIB,
         s.start.fds,
         after.fds,

@@ -124,6 +124,8 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
         );
     }
     let commits = stats.commits.load(Ordering::Relaxed);
+    let build_secs = stats.build_micros.load(Ordering::Relaxed) as f64 / 1e6;
+    let commit_secs = stats.commit_micros.load(Ordering::Relaxed) as f64 / 1e6;
     let files = store.files_per_tenant(TableName::Events).await?;
     let payments_files = store.files_per_tenant(TableName::Payments).await?;
     drop(pipeline);
@@ -158,6 +160,12 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
         "pipeline: default config ({} records per cycle, compaction as shipped), {cycles} cycles, {commits} commits; \
          every cycle derives each touched tenant from its whole event set and rewrites its changed partitions",
         thousands(max_batch as u64)
+    ));
+    section.note(format!(
+        "where the time went: {build_secs:.2} s deriving and building batches (on the pipeline's CPU threads, \
+         tenants spread over the cores), {commit_secs:.2} s committing (Parquet encoding and Delta writes), \
+         {:.2} s the rest (reading and decoding the log, dedupe, compaction)",
+        (elapsed.as_secs_f64() - build_secs - commit_secs).max(0.0)
     ));
     section.note(format!(
         "files per tenant partition after the run: `events` max {max_files}, mean {mean_files:.1} \

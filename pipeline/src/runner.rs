@@ -3,32 +3,36 @@
 //!
 //! ```text
 //!  assign: offsets ← events table txn · state ← events of those partitions · seek
-//!  cycle: batch ← log · new events → state · derive(touched) · commit(rewrites, events, offsets)
+//!  cycle: batch ← log · decode · new events → state · derive(touched) · commit(rewrites, events, offsets)
 //! ```
+//!
+//! Decoding and deriving are CPU work: they run on the pipeline's own
+//! threads, one per core (`spread`, `decode`, `build`), never on the async
+//! runtime that `serve`'s ingest and query requests share.
 //!
 //! A failed commit is retried with backoff, reading nothing new meanwhile:
 //! the pipeline pauses while storage is down and resumes where it was.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
-use revstream_ingest::log::LogEnvelope;
-use revstream_schemas::{CanonicalEvent, TableName, TenantId};
+use revstream_schemas::{CanonicalEvent, TenantId};
 use tokio::sync::watch;
 
-use crate::batches::{EventRow, derived_batches, events_batch};
 use crate::derive::TenantSettings;
 use crate::settings::{SettingsSource, SettingsUnavailable};
 use crate::source::{LogSource, SourceError};
 use crate::state::State;
-use crate::store::{Commit, MaintenancePolicy, StoreError, TableRewrite, TableStore};
+use crate::store::{Commit, MaintenancePolicy, StoreError, TableStore};
 use crate::telemetry::PipelineMetrics;
 
+mod build;
 mod commit;
+mod decode;
 mod maintain;
+mod spread;
 
 use commit::CommitOutcome;
 
@@ -76,6 +80,10 @@ pub struct PipelineStats {
     pub commits: AtomicU64,
     pub commit_failures: AtomicU64,
     pub last_commit_micros: AtomicU64,
+    /// Time spent deriving and building batches, in all cycles.
+    pub build_micros: AtomicU64,
+    /// Time spent in successful commits, in all cycles.
+    pub commit_micros: AtomicU64,
 }
 
 /// What one cycle did.
@@ -267,20 +275,21 @@ impl<S: LogSource> Pipeline<S> {
                 ..CycleReport::default()
             });
         }
+        let read = records.len();
         self.stats
             .records_read
-            .fetch_add(records.len() as u64, Ordering::Relaxed);
+            .fetch_add(read as u64, Ordering::Relaxed);
 
         let mut offsets: BTreeMap<u32, i64> = BTreeMap::new();
         let mut fresh = Vec::new();
         let mut touched: BTreeSet<TenantId> = std::mem::take(&mut self.dirty);
-        for record in &records {
+        for record in decode::decode(records).await {
             let next = i64::try_from(record.offset + 1).unwrap_or(i64::MAX);
             offsets
                 .entry(record.partition)
                 .and_modify(|o| *o = (*o).max(next))
                 .or_insert(next);
-            let envelope = match LogEnvelope::from_payload(&record.payload) {
+            let envelope = match record.envelope {
                 Ok(e) => e,
                 Err(e) => {
                     // Ingest writes only validated envelopes; this is damage
@@ -307,7 +316,16 @@ impl<S: LogSource> Pipeline<S> {
         }
 
         let settings = self.settings_of(&touched, stop).await?;
-        let commit = self.build_commit(&touched, &settings, &fresh, offsets)?;
+        let started = Instant::now();
+        let built = build::build(&mut self.state, &touched, settings, fresh).await?;
+        self.metrics.build_took(started.elapsed());
+        let fresh = built.fresh;
+        let commit = Commit {
+            rewrites: built.rewrites,
+            events: built.events,
+            offsets: offsets.into_iter().collect(),
+            events_committed: false,
+        };
         let positions = commit.offsets.clone();
         if let CommitOutcome::Lost(partitions) =
             self.commit_with_retry(commit, &touched, stop).await?
@@ -318,7 +336,7 @@ impl<S: LogSource> Pipeline<S> {
             self.assign(&partitions).await?;
             return Ok(CycleReport {
                 assigned: true,
-                records: records.len(),
+                records: read,
                 ..CycleReport::default()
             });
         }
@@ -333,7 +351,7 @@ impl<S: LogSource> Pipeline<S> {
         self.maintain_if_due().await;
         Ok(CycleReport {
             assigned,
-            records: records.len(),
+            records: read,
             new_events: fresh.len(),
             tenants: touched.len(),
             committed: true,
@@ -368,70 +386,5 @@ impl<S: LogSource> Pipeline<S> {
             }
         }
         Ok(known)
-    }
-
-    fn build_commit(
-        &mut self,
-        touched: &BTreeSet<TenantId>,
-        settings: &HashMap<TenantId, TenantSettings>,
-        fresh: &[Fresh],
-        offsets: BTreeMap<u32, i64>,
-    ) -> Result<Commit, PipelineError> {
-        let mut rewrites: BTreeMap<TableName, TableRewrite> = BTreeMap::new();
-        for tenant in touched {
-            let Some(settings) = settings.get(tenant) else {
-                continue;
-            };
-            let Some(tenant_state) = self.state.tenants.get_mut(tenant) else {
-                continue;
-            };
-            let (derived, changed) = tenant_state.derive_changes(settings);
-            if changed.is_empty() {
-                continue;
-            }
-            let changed: HashSet<TableName> = changed.into_iter().collect();
-            let batches =
-                derived_batches(tenant, &derived).map_err(|source| StoreError::Arrow {
-                    table: TableName::MetricsDaily,
-                    source,
-                })?;
-            for (table, batch) in batches.into_iter().filter(|(t, _)| changed.contains(t)) {
-                let rewrite = rewrites.entry(table).or_insert_with(|| TableRewrite {
-                    table,
-                    tenants: Vec::new(),
-                    batches: Vec::new(),
-                });
-                rewrite.tenants.push(tenant.clone());
-                if batch.num_rows() > 0 {
-                    rewrite.batches.push(batch);
-                }
-            }
-        }
-        let events: Vec<RecordBatch> = if fresh.is_empty() {
-            Vec::new()
-        } else {
-            let rows: Vec<EventRow<'_>> = fresh
-                .iter()
-                .map(|f| EventRow {
-                    tenant: &f.tenant,
-                    timezone: settings
-                        .get(&f.tenant)
-                        .map_or(chrono_tz::UTC, |s| s.timezone),
-                    event: &f.event,
-                    log_partition: f.partition as i32,
-                    log_offset: f.offset as i64,
-                })
-                .collect();
-            vec![events_batch(&rows).map_err(|source| StoreError::Arrow {
-                table: TableName::Events,
-                source,
-            })?]
-        };
-        Ok(Commit {
-            rewrites: rewrites.into_values().collect(),
-            events,
-            offsets: offsets.into_iter().collect(),
-            events_committed: false,
-        })
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!  PipelineStats (atomics, read at scrape) ─▶ records_read, events_committed, duplicates, undecodable, commits, commit_failures
+//!  derive + batches (CPU threads) ─▶ build_duration_seconds
 //!  commit ─▶ commit_duration_seconds          commit time − each new event's received_at ─▶ freshness_seconds
 //!  LogSource::lag() at the start of a cycle ─▶ consumer_lag_records{partition}
 //! ```
@@ -43,6 +44,7 @@ struct PartitionLabels {
 #[derive(Debug, Clone)]
 pub struct PipelineMetrics {
     stats: Arc<PipelineStats>,
+    build: Histogram,
     commit: Histogram,
     freshness: Histogram,
     lag: Family<PartitionLabels, Gauge>,
@@ -56,7 +58,9 @@ impl PipelineMetrics {
     pub fn new(stats: Arc<PipelineStats>) -> Self {
         Self {
             stats,
-            // 1 ms to ~65 s: a slow object store commit is still in range.
+            // 1 ms to ~65 s, both: a big tenant's derivation and a slow
+            // object store commit are still in range.
+            build: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
             commit: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
             // 10 ms to ~44 min: a pipeline catching up on a backlog too.
             freshness: Histogram::new(exponential_buckets(0.01, 2.0, 19)),
@@ -68,6 +72,12 @@ impl PipelineMetrics {
     /// Adds these metrics to the process's registry (once per process).
     pub fn register(&self, registry: &mut Registry) {
         registry.register_collector(Box::new(StatsCollector(self.stats.clone())));
+        registry.register_with_unit(
+            "revstream_pipeline_build_duration",
+            "Time one cycle spent deriving its touched tenants and building the Arrow batches to commit",
+            Unit::Seconds,
+            self.build.clone(),
+        );
         registry.register_with_unit(
             "revstream_pipeline_commit_duration",
             "Time one successful table commit took (tables and offsets together)",
@@ -87,8 +97,23 @@ impl PipelineMetrics {
         );
     }
 
+    /// A cycle's rows were derived and built in `elapsed`.
+    pub(crate) fn build_took(&self, elapsed: Duration) {
+        self.stats
+            .build_micros
+            .fetch_add(micros(elapsed), Ordering::Relaxed);
+        self.build.observe(elapsed.as_secs_f64());
+    }
+
     /// A commit succeeded after `elapsed`.
     pub(crate) fn commit_took(&self, elapsed: Duration) {
+        let micros = micros(elapsed);
+        self.stats
+            .last_commit_micros
+            .store(micros, Ordering::Relaxed);
+        self.stats
+            .commit_micros
+            .fetch_add(micros, Ordering::Relaxed);
         self.commit.observe(elapsed.as_secs_f64());
     }
 
@@ -125,6 +150,10 @@ impl PipelineMetrics {
                 .set(i64::try_from(records).unwrap_or(i64::MAX));
         }
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The runner's counters, encoded at scrape time: the runner keeps counting
@@ -203,6 +232,7 @@ mod tests {
         stats.duplicates.fetch_add(1, Ordering::Relaxed);
         stats.commits.fetch_add(2, Ordering::Relaxed);
         m.commit_took(Duration::from_millis(30));
+        m.build_took(Duration::from_millis(3));
         let now = Utc::now();
         m.visible(
             [
@@ -215,6 +245,9 @@ mod tests {
             now,
         );
         m.set_lag(&[(0, 7), (3, 0)]);
+        assert_eq!(stats.build_micros.load(Ordering::Relaxed), 3_000);
+        assert_eq!(stats.commit_micros.load(Ordering::Relaxed), 30_000);
+        assert_eq!(stats.last_commit_micros.load(Ordering::Relaxed), 30_000);
 
         assert_lines(
             &text(&m),
@@ -228,6 +261,9 @@ mod tests {
                 "revstream_pipeline_commit_duration_seconds_count 1",
                 r#"revstream_pipeline_commit_duration_seconds_bucket{le="0.032"} 1"#,
                 r#"revstream_pipeline_commit_duration_seconds_bucket{le="0.016"} 0"#,
+                "revstream_pipeline_build_duration_seconds_count 1",
+                r#"revstream_pipeline_build_duration_seconds_bucket{le="0.004"} 1"#,
+                r#"revstream_pipeline_build_duration_seconds_bucket{le="0.002"} 0"#,
                 "revstream_pipeline_freshness_seconds_count 3",
                 r#"revstream_pipeline_freshness_seconds_bucket{le="0.01"} 1"#,
                 r#"revstream_pipeline_freshness_seconds_bucket{le="0.08"} 2"#,

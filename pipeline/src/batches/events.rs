@@ -77,11 +77,7 @@ pub fn events_batch(rows: &[EventRow<'_>]) -> Result<RecordBatch, ArrowError> {
     // its own column: no payload is stored twice.
     let payloads: Vec<String> = rows
         .iter()
-        .map(|r| {
-            let mut e = r.event.clone();
-            e.raw = None;
-            String::from_utf8(e.to_json()).unwrap_or_default()
-        })
+        .map(|r| String::from_utf8(r.event.to_json_without_raw()).unwrap_or_default())
         .collect();
     let raws: Vec<Option<String>> = rows
         .iter()

@@ -58,10 +58,6 @@ impl<S: LogSource> Pipeline<S> {
             }
             let error = match result {
                 Ok(()) => {
-                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    self.stats
-                        .last_commit_micros
-                        .store(micros, Ordering::Relaxed);
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
                     self.metrics.commit_took(started.elapsed());
                     self.committed.send_modify(|n| *n += 1);

@@ -11,6 +11,7 @@ mod parse;
 mod rules;
 mod sections;
 mod timestamp;
+mod without_raw;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,265 @@
+//! Building a cycle's commit: derive the touched tenants and turn their
+//! rows and the new events into Arrow batches.
+//!
+//! This is the pipeline's main CPU work (hundreds of milliseconds for a
+//! few busy tenants). It runs on the pipeline's CPU threads (see `spread`):
+//! the touched tenants are dealt out to one thread per core, and the
+//! `events` batch is built beside them.
+//!
+//! ```text
+//!  touched tenants' states ─ moved out ─▶ CPU threads: derive ∥ derive ∥ events batch ─▶ states moved back
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use arrow::array::RecordBatch;
+use arrow::error::ArrowError;
+use revstream_schemas::{TableName, TenantId};
+
+use super::Fresh;
+use super::spread::{cores, on_cpu_thread, spread};
+use crate::batches::{EventRow, derived_batches, events_batch};
+use crate::derive::TenantSettings;
+use crate::state::{State, TenantState};
+use crate::store::{StoreError, TableRewrite};
+
+/// One tenant to derive, with its state moved out of the pipeline's map.
+struct TenantJob {
+    tenant: TenantId,
+    state: TenantState,
+    settings: TenantSettings,
+}
+
+/// What deriving one tenant gave: its state back, and the batches of the
+/// tables whose rows changed.
+struct TenantDone {
+    tenant: TenantId,
+    state: TenantState,
+    changed: Result<Vec<(TableName, RecordBatch)>, ArrowError>,
+}
+
+/// A cycle's rows, ready to commit.
+pub(super) struct Built {
+    /// Per table, the tenants whose partition is replaced (in tenant order).
+    pub rewrites: Vec<TableRewrite>,
+    /// The new rows of `events`.
+    pub events: Vec<RecordBatch>,
+    /// The cycle's new events, handed back (their `received_at` is needed
+    /// once the commit lands).
+    pub fresh: Vec<Fresh>,
+}
+
+/// Derives every touched tenant that has settings and builds the batches,
+/// on the CPU threads. The states go back into `state`, also when a
+/// batch cannot be built. Not cancel-safe: the states are away while the
+/// future runs, so dropping it early loses them (the run loop always lets
+/// a cycle finish).
+pub(super) async fn build(
+    state: &mut State,
+    touched: &BTreeSet<TenantId>,
+    settings: HashMap<TenantId, TenantSettings>,
+    fresh: Vec<Fresh>,
+) -> Result<Built, StoreError> {
+    let jobs: Vec<TenantJob> = touched
+        .iter()
+        .filter_map(|tenant| {
+            let settings = *settings.get(tenant)?;
+            let state = state.tenants.remove(tenant)?;
+            Some(TenantJob {
+                tenant: tenant.clone(),
+                state,
+                settings,
+            })
+        })
+        .collect();
+    // The events batch needs no state: it is built beside the tenants.
+    let events = on_cpu_thread(move || {
+        let batches = new_events(&fresh, &settings);
+        (batches, fresh)
+    });
+    let derived = spread(jobs, cores(), |job| job.state.len(), derive_one);
+    let ((events, fresh), done) = futures::join!(events, derived);
+
+    let mut rewrites: BTreeMap<TableName, TableRewrite> = BTreeMap::new();
+    let mut failed = None;
+    for TenantDone {
+        tenant,
+        state: mut tenant_state,
+        changed,
+    } in done
+    {
+        match changed {
+            Ok(batches) => {
+                for (table, batch) in batches {
+                    let rewrite = rewrites.entry(table).or_insert_with(|| TableRewrite {
+                        table,
+                        tenants: Vec::new(),
+                        batches: Vec::new(),
+                    });
+                    rewrite.tenants.push(tenant.clone());
+                    if batch.num_rows() > 0 {
+                        rewrite.batches.push(batch);
+                    }
+                }
+            }
+            Err(source) => {
+                // Its fingerprints already say "written": forget them, so
+                // whatever derives this tenant next rewrites every table.
+                tenant_state.invalidate();
+                failed.get_or_insert(StoreError::Arrow {
+                    table: TableName::MetricsDaily,
+                    source,
+                });
+            }
+        }
+        state.tenants.insert(tenant, tenant_state);
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let events = events.map_err(|source| StoreError::Arrow {
+        table: TableName::Events,
+        source,
+    })?;
+    Ok(Built {
+        rewrites: rewrites.into_values().collect(),
+        events,
+        fresh,
+    })
+}
+
+fn derive_one(mut job: TenantJob) -> TenantDone {
+    let (derived, changed) = job.state.derive_changes(&job.settings);
+    let changed = if changed.is_empty() {
+        Ok(Vec::new())
+    } else {
+        derived_batches(&job.tenant, &derived).map(|batches| {
+            batches
+                .into_iter()
+                .filter(|(table, _)| changed.contains(table))
+                .collect()
+        })
+    };
+    TenantDone {
+        tenant: job.tenant,
+        state: job.state,
+        changed,
+    }
+}
+
+/// The `events` rows of the cycle's new events.
+fn new_events(
+    fresh: &[Fresh],
+    settings: &HashMap<TenantId, TenantSettings>,
+) -> Result<Vec<RecordBatch>, ArrowError> {
+    if fresh.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<EventRow<'_>> = fresh
+        .iter()
+        .map(|f| EventRow {
+            tenant: &f.tenant,
+            timezone: settings
+                .get(&f.tenant)
+                .map_or(chrono_tz::UTC, |s| s.timezone),
+            event: &f.event,
+            log_partition: f.partition as i32,
+            log_offset: f.offset as i64,
+        })
+        .collect();
+    Ok(vec![events_batch(&rows)?])
+}
+
+#[cfg(test)]
+mod tests {
+    use revstream_schemas::CanonicalEvent;
+
+    use super::*;
+
+    fn payment(n: usize) -> CanonicalEvent {
+        let json = format!(
+            r#"{{"id":"evt_{n}","type":"payment.succeeded","occurred_at":"2026-01-{day:02}T10:00:00Z",
+            "source":"stripe","customer":{{"id":"cus_{n}","email":"c{n}@b.co"}},
+            "payment":{{"id":"ch_{n}","amount":{amount},"currency":"usd","paid_at":"2026-01-{day:02}T10:00:00Z"}}}}"#,
+            day = 1 + n % 28,
+            amount = 100 + n,
+        );
+        match CanonicalEvent::from_json(json.as_bytes()) {
+            Ok(e) => e,
+            Err(e) => panic!("invalid test event {json}: {e}"),
+        }
+    }
+
+    /// Five tenants of different sizes, so the threads get unequal shares.
+    fn jobs() -> Vec<TenantJob> {
+        (0..5)
+            .map(|t| {
+                let mut state = TenantState::default();
+                for n in 0..(1 + t * 7) {
+                    state.insert(&payment(n));
+                }
+                TenantJob {
+                    tenant: TenantId::parse(&format!("t{t}")).unwrap_or_else(|e| panic!("{e}")),
+                    state,
+                    settings: TenantSettings::default(),
+                }
+            })
+            .collect()
+    }
+
+    /// Per tenant: its id, how many events it holds, and (table, rows) of
+    /// each batch to write.
+    type Summary = Vec<(String, usize, Vec<(TableName, usize)>)>;
+
+    fn summary(done: &[TenantDone]) -> Summary {
+        done.iter()
+            .map(|d| {
+                let batches = match &d.changed {
+                    Ok(b) => b.iter().map(|(t, b)| (*t, b.num_rows())).collect(),
+                    Err(e) => panic!("{e}"),
+                };
+                (d.tenant.as_str().to_owned(), d.state.len(), batches)
+            })
+            .collect()
+    }
+
+    async fn derive_all(jobs: Vec<TenantJob>, threads: usize) -> Vec<TenantDone> {
+        spread(jobs, threads, |job| job.state.len(), derive_one).await
+    }
+
+    #[tokio::test]
+    async fn threads_change_neither_the_rows_nor_their_order() {
+        let alone = summary(&derive_all(jobs(), 1).await);
+        for threads in [2, 3, 8] {
+            assert_eq!(
+                summary(&derive_all(jobs(), threads).await),
+                alone,
+                "{threads} threads"
+            );
+        }
+        let tenants: Vec<&str> = alone.iter().map(|(t, _, _)| t.as_str()).collect();
+        assert_eq!(tenants, ["t0", "t1", "t2", "t3", "t4"]);
+        // Every tenant's first derive writes all seven tables, with one
+        // payment row per event.
+        for (_, events, batches) in &alone {
+            assert_eq!(batches.len(), 7);
+            assert!(batches.contains(&(TableName::Payments, *events)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_derive_of_the_same_events_changes_nothing() {
+        let first = derive_all(jobs(), 2).await;
+        let again: Vec<TenantJob> = first
+            .into_iter()
+            .map(|d| TenantJob {
+                tenant: d.tenant,
+                state: d.state,
+                settings: TenantSettings::default(),
+            })
+            .collect();
+        for (_, _, batches) in summary(&derive_all(again, 2).await) {
+            assert!(batches.is_empty(), "{batches:?}");
+        }
+    }
+}
