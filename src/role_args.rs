@@ -219,6 +219,16 @@ pub(crate) struct TableArgs {
     #[arg(long, env = "REVSTREAM_PIPELINE_MAX_BATCH", default_value_t = 100_000)]
     pub(crate) pipeline_max_batch: usize,
 
+    /// While the pipeline catches up on a backlog (cycles that read a full
+    /// batch), it commits events every cycle but derives the metric tables
+    /// at most once per this many milliseconds; 0 derives every cycle.
+    #[arg(
+        long,
+        env = "REVSTREAM_PIPELINE_BACKLOG_DERIVE_MS",
+        default_value_t = 5_000
+    )]
+    pub(crate) pipeline_backlog_derive_ms: u64,
+
     /// Consumer group of the pipeline processes (Kafka only).
     #[arg(
         long,
@@ -253,6 +263,7 @@ impl TableArgs {
         let defaults = revstream_pipeline::PipelineConfig::default();
         revstream_pipeline::PipelineConfig {
             max_batch: self.pipeline_max_batch,
+            backlog_derive_interval: Duration::from_millis(self.pipeline_backlog_derive_ms),
             maintenance: revstream_pipeline::MaintenancePolicy {
                 max_files_per_partition: self.compact_max_files.max(1),
                 vacuum_retention: Duration::from_secs(

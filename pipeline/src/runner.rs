@@ -12,6 +12,15 @@
 //!
 //! A failed commit is retried with backoff, reading nothing new meanwhile:
 //! the pipeline pauses while storage is down and resumes where it was.
+//!
+//! While it catches up on a backlog (a cycle reads a full batch), the
+//! pipeline commits the new events and their offsets every cycle but
+//! derives the touched tenants at most once per
+//! [`PipelineConfig::backlog_derive_interval`]: each derivation reads all of
+//! a tenant's events, so deriving on every cycle of a long backlog costs
+//! the square of its length. The tenants wait in `dirty`, as after a
+//! restart; the first cycle that reads less than a full batch (or a stop)
+//! derives them all, so the tables end exactly as if every cycle had.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -23,7 +32,7 @@ use tokio::sync::watch;
 
 use crate::derive::TenantSettings;
 use crate::settings::{SettingsSource, SettingsUnavailable};
-use crate::source::{LogSource, SourceError};
+use crate::source::{LogSource, SourceError, SourceRecord};
 use crate::state::State;
 use crate::store::{Commit, MaintenancePolicy, StoreError, TableStore};
 use crate::telemetry::PipelineMetrics;
@@ -44,6 +53,11 @@ pub struct PipelineConfig {
     pub max_wait: Duration,
     /// Longest pause between commit retries while storage is down.
     pub max_backoff: Duration,
+    /// While cycles read full batches (a backlog), touched tenants are
+    /// derived at most this often; their metric tables lag the `events`
+    /// table by up to this much until the pipeline has caught up. Zero
+    /// derives on every cycle.
+    pub backlog_derive_interval: Duration,
     /// Compaction and vacuum of the tables.
     pub maintenance: MaintenancePolicy,
 }
@@ -54,6 +68,7 @@ impl Default for PipelineConfig {
             max_batch: 100_000,
             max_wait: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
+            backlog_derive_interval: Duration::from_secs(5),
             maintenance: MaintenancePolicy::default(),
         }
     }
@@ -95,6 +110,9 @@ pub struct CycleReport {
     pub new_events: usize,
     pub tenants: usize,
     pub committed: bool,
+    /// Whether the touched tenants were derived (false on a cycle of a
+    /// backlog that left them for a later one).
+    pub derived: bool,
 }
 
 pub struct Pipeline<S: LogSource> {
@@ -106,8 +124,14 @@ pub struct Pipeline<S: LogSource> {
     /// The log partition each tenant's events come from (keyed by tenant).
     partition_of: HashMap<TenantId, u32>,
     /// Tenants to derive on the next cycle even without new events: after a
-    /// restart the derived tables may lag the events table.
+    /// restart, or a backlog cycle that left them, the derived tables may
+    /// lag the events table.
     dirty: BTreeSet<TenantId>,
+    /// When touched tenants were last derived (or the pipeline started).
+    last_derived: Instant,
+    /// `received_at` of committed events whose tenants are not derived yet:
+    /// they count as visible (freshness) once their metrics are.
+    not_yet_visible: Vec<chrono::DateTime<chrono::Utc>>,
     stats: Arc<PipelineStats>,
     metrics: PipelineMetrics,
     committed: watch::Sender<u64>,
@@ -157,6 +181,8 @@ impl<S: LogSource> Pipeline<S> {
             state: State::default(),
             partition_of: HashMap::new(),
             dirty: BTreeSet::new(),
+            last_derived: Instant::now(),
+            not_yet_visible: Vec::new(),
             stats: stats.clone(),
             metrics: PipelineMetrics::new(stats),
             committed: watch::channel(0).0,
@@ -240,13 +266,31 @@ impl<S: LogSource> Pipeline<S> {
     }
 
     /// Cycles until `stop` is set. A cycle in progress finishes (its commit
-    /// lands) before the loop returns: shutdown never leaves half a cycle.
+    /// lands) before the loop returns: shutdown never leaves half a cycle,
+    /// and tenants a backlog left underived are derived before it returns.
     pub async fn run(mut self, stop: Arc<AtomicBool>) -> Result<(), PipelineError> {
         while !stop.load(Ordering::Relaxed) {
             self.cycle(&stop).await?;
         }
+        self.derive_dirty(&stop).await?;
         tracing::info!("pipeline stopped");
         Ok(())
+    }
+
+    /// Derives and commits the tenants left for later (reading nothing), so
+    /// the metric tables catch up with the `events` table.
+    pub async fn derive_dirty(&mut self, stop: &AtomicBool) -> Result<CycleReport, PipelineError> {
+        if self.dirty.is_empty() {
+            return Ok(CycleReport::default());
+        }
+        self.process(Vec::new(), false, stop).await
+    }
+
+    /// Whether this cycle derives its touched tenants: always, unless it
+    /// read a full batch (a backlog) within the interval of the last one.
+    fn derives_now(&self, read: usize) -> bool {
+        read < self.config.max_batch
+            || self.last_derived.elapsed() >= self.config.backlog_derive_interval
     }
 
     /// Reads one batch and commits what it changed.
@@ -269,6 +313,17 @@ impl<S: LogSource> Pipeline<S> {
             .filter(|r| !batch.revoked.contains(&r.partition))
             .collect();
         let assigned = !batch.assigned.is_empty();
+        self.process(records, assigned, stop).await
+    }
+
+    /// Takes a cycle's records into the state, derives (or leaves for
+    /// later) the touched tenants and commits.
+    async fn process(
+        &mut self,
+        records: Vec<SourceRecord>,
+        assigned: bool,
+        stop: &AtomicBool,
+    ) -> Result<CycleReport, PipelineError> {
         if records.is_empty() && self.dirty.is_empty() {
             return Ok(CycleReport {
                 assigned,
@@ -316,8 +371,19 @@ impl<S: LogSource> Pipeline<S> {
         }
 
         let settings = self.settings_of(&touched, stop).await?;
+        let derived = self.derives_now(read);
         let started = Instant::now();
-        let built = build::build(&mut self.state, &touched, settings, fresh).await?;
+        let to_derive = if derived {
+            self.last_derived = started;
+            touched.clone()
+        } else {
+            // Left for a later cycle; in `dirty` before the commit, so a
+            // takeover of their partitions during it drops them with the
+            // rest of their state.
+            self.dirty.clone_from(&touched);
+            BTreeSet::new()
+        };
+        let built = build::build(&mut self.state, &to_derive, settings, fresh).await?;
         self.metrics.build_took(started.elapsed());
         let fresh = built.fresh;
         let commit = Commit {
@@ -342,8 +408,14 @@ impl<S: LogSource> Pipeline<S> {
         }
         // Counted before anything else awaits: the commit is already
         // visible to queries, and a scrape should not lag further behind.
-        self.metrics
-            .visible(fresh.iter().map(|f| f.received_at), chrono::Utc::now());
+        let received = fresh.iter().map(|f| f.received_at);
+        if derived {
+            let waited = std::mem::take(&mut self.not_yet_visible);
+            self.metrics
+                .visible(waited.into_iter().chain(received), chrono::Utc::now());
+        } else {
+            self.not_yet_visible.extend(received);
+        }
         self.stats
             .events_committed
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);
@@ -355,6 +427,7 @@ impl<S: LogSource> Pipeline<S> {
             new_events: fresh.len(),
             tenants: touched.len(),
             committed: true,
+            derived,
         })
     }
 

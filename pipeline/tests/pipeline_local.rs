@@ -480,3 +480,101 @@ async fn unavailable_tenant_settings_pause_the_pipeline_instead_of_guessing() {
         vec![json!({"day": "2026-01-06", "cash_collected": 5000})]
     );
 }
+
+/// Cycles until one reads records (the first only takes the partitions
+/// over), returning its report.
+async fn reading_cycle(p: &mut Pipeline<LocalSource>) -> revstream_pipeline::CycleReport {
+    let stop = AtomicBool::new(false);
+    loop {
+        let report = p.cycle(&stop).await.unwrap();
+        if report.records > 0 {
+            return report;
+        }
+        assert!(report.assigned, "a cycle read nothing: {report:?}");
+    }
+}
+
+/// A backlog (cycles that read a full batch) commits events and offsets on
+/// every cycle but leaves the derivation for later; a stop, or the first
+/// cycle that reads less than a full batch, derives what was left, so the
+/// metric tables end as if every cycle had derived.
+#[tokio::test]
+async fn a_backlog_leaves_derivation_for_later_and_catching_up_or_stopping_completes_it() {
+    let d = dirs();
+    let log = LocalLog::open(d.log.path(), 1, LocalLogOptions::default()).unwrap();
+    let payments = (0..25)
+        .map(|n| payment(&format!("p{n}"), "2026-01-05T11:00:00Z", 100 + n))
+        .collect();
+    append(&log, "acme", payments).await;
+    let config = PipelineConfig {
+        max_batch: 10,
+        backlog_derive_interval: std::time::Duration::from_secs(3600),
+        ..PipelineConfig::default()
+    };
+    let tables = d.tables.path();
+    let counts = || async {
+        let rows = query(
+            tables,
+            "SELECT (SELECT COUNT(*) FROM events) AS events, (SELECT COUNT(*) FROM payments) AS payments, \
+             (SELECT COALESCE(SUM(amount), 0) FROM payments) AS paid",
+        )
+        .await;
+        rows[0].clone()
+    };
+
+    let (mut p, _) = pipeline_with(log.clone(), tables, config.clone()).await;
+    for events in [10, 20] {
+        let report = reading_cycle(&mut p).await;
+        assert!(report.committed, "a backlog cycle commits its events");
+        assert!(
+            !report.derived,
+            "a backlog cycle derived within the interval"
+        );
+        assert_eq!(
+            counts().await,
+            json!({"events": events, "payments": 0, "paid": 0})
+        );
+    }
+
+    // Stopping derives what the backlog left: the first 20 payments.
+    p.run(Arc::new(AtomicBool::new(true))).await.unwrap();
+    let first_20: i64 = (0..20).map(|n| 100 + n).sum();
+    assert_eq!(
+        counts().await,
+        json!({"events": 20, "payments": 20, "paid": first_20})
+    );
+
+    // A restart reads the last 5, less than a full batch: derived at once.
+    let (mut p, _) = pipeline_with(log, tables, config).await;
+    let report = reading_cycle(&mut p).await;
+    assert_eq!(report.new_events, 5);
+    assert!(report.derived, "a short batch must derive");
+    let all: i64 = (0..25).map(|n| 100 + n).sum();
+    assert_eq!(
+        counts().await,
+        json!({"events": 25, "payments": 25, "paid": all})
+    );
+}
+
+/// A zero interval derives on every cycle, backlog or not.
+#[tokio::test]
+async fn a_zero_backlog_interval_derives_every_cycle() {
+    let d = dirs();
+    let log = LocalLog::open(d.log.path(), 1, LocalLogOptions::default()).unwrap();
+    let payments = (0..20)
+        .map(|n| payment(&format!("p{n}"), "2026-01-05T11:00:00Z", 100))
+        .collect();
+    append(&log, "acme", payments).await;
+    let config = PipelineConfig {
+        max_batch: 10,
+        backlog_derive_interval: std::time::Duration::ZERO,
+        ..PipelineConfig::default()
+    };
+    let (mut p, _) = pipeline_with(log, d.tables.path(), config).await;
+    for paid in [1000, 2000] {
+        let report = reading_cycle(&mut p).await;
+        assert!(report.derived);
+        let rows = query(d.tables.path(), "SELECT SUM(amount) AS paid FROM payments").await;
+        assert_eq!(rows, [json!({"paid": paid})]);
+    }
+}

@@ -21,18 +21,42 @@ pub fn derived_batches(
     tenant: &TenantId,
     d: &Derived,
 ) -> Result<Vec<(TableName, RecordBatch)>, ArrowError> {
-    Ok(vec![
-        (
-            TableName::Subscriptions,
-            subscriptions(tenant, &d.subscriptions)?,
-        ),
-        (TableName::MrrMovements, movements(tenant, &d.movements)?),
-        (TableName::MetricsDaily, daily(tenant, &d.daily)?),
-        (TableName::Calls, calls(tenant, &d.calls)?),
-        (TableName::Payments, payments(tenant, &d.payments)?),
-        (TableName::Refunds, refunds(tenant, &d.refunds)?),
-        (TableName::Customers, customers(tenant, &d.customers)?),
-    ])
+    derived_batches_of(tenant, d, &DERIVED_TABLES)
+}
+
+/// The derived tables, in the order [`derived_batches`] gives them.
+pub const DERIVED_TABLES: [TableName; 7] = [
+    TableName::Subscriptions,
+    TableName::MrrMovements,
+    TableName::MetricsDaily,
+    TableName::Calls,
+    TableName::Payments,
+    TableName::Refunds,
+    TableName::Customers,
+];
+
+/// The batches of only `tables` (derived ones; others are skipped): a
+/// cycle builds only the tables whose rows changed.
+pub fn derived_batches_of(
+    tenant: &TenantId,
+    d: &Derived,
+    tables: &[TableName],
+) -> Result<Vec<(TableName, RecordBatch)>, ArrowError> {
+    let mut out = Vec::with_capacity(tables.len());
+    for &table in tables {
+        let batch = match table {
+            TableName::Subscriptions => subscriptions(tenant, &d.subscriptions)?,
+            TableName::MrrMovements => movements(tenant, &d.movements)?,
+            TableName::MetricsDaily => daily(tenant, &d.daily)?,
+            TableName::Calls => calls(tenant, &d.calls)?,
+            TableName::Payments => payments(tenant, &d.payments)?,
+            TableName::Refunds => refunds(tenant, &d.refunds)?,
+            TableName::Customers => customers(tenant, &d.customers)?,
+            TableName::Events => continue,
+        };
+        out.push((table, batch));
+    }
+    Ok(out)
 }
 
 fn batch(
@@ -208,4 +232,31 @@ fn customers(tenant: &TenantId, rows: &[CustomerRow]) -> Result<RecordBatch, Arr
             ts(r.map(|r| r.updated_at)),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_asked_derived_tables_are_built_in_the_asked_order() {
+        let tenant = TenantId::parse("acme").expect("valid id");
+        let asked = [
+            TableName::Customers,
+            TableName::Events,
+            TableName::Subscriptions,
+        ];
+        let built = derived_batches_of(&tenant, &Derived::default(), &asked).expect("empty rows");
+        let tables: Vec<TableName> = built.iter().map(|(t, _)| *t).collect();
+        assert_eq!(tables, [TableName::Customers, TableName::Subscriptions]);
+        for (table, batch) in &built {
+            assert_eq!(batch.schema(), table.schema(), "{table}");
+        }
+        let all: Vec<TableName> = derived_batches(&tenant, &Derived::default())
+            .expect("empty rows")
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(all, DERIVED_TABLES);
+    }
 }

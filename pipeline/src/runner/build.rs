@@ -18,7 +18,7 @@ use revstream_schemas::{TableName, TenantId};
 
 use super::Fresh;
 use super::spread::{cores, on_cpu_thread, spread};
-use crate::batches::{EventRow, derived_batches, events_batch};
+use crate::batches::{EventRow, derived_batches_of, events_batch};
 use crate::derive::TenantSettings;
 use crate::state::{State, TenantState};
 use crate::store::{StoreError, TableRewrite};
@@ -133,12 +133,7 @@ fn derive_one(mut job: TenantJob) -> TenantDone {
     let changed = if changed.is_empty() {
         Ok(Vec::new())
     } else {
-        derived_batches(&job.tenant, &derived).map(|batches| {
-            batches
-                .into_iter()
-                .filter(|(table, _)| changed.contains(table))
-                .collect()
-        })
+        derived_batches_of(&job.tenant, &derived, &changed)
     };
     TenantDone {
         tenant: job.tenant,
