@@ -27,6 +27,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.log_format);
+    // Before anything slow: a stop asked for during start-up is kept.
+    shutdown::listen();
     match commands::run(cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
