@@ -10,13 +10,15 @@
 //!
 //! A commit rewrites the touched tenants' partitions of the derived tables
 //! first, then appends the new events together with the offsets (Delta
-//! `txn` actions, one app id per log partition). So the derived tables are
-//! never behind `events`: once `events` holds an event, every table
-//! reflects it. If the process dies in between, the derived tables are
-//! ahead of `events`; the restarted pipeline re-reads from the committed
-//! offsets, derives the same rows from the same set of events and
+//! `txn` actions, one app id per log partition). So a commit's derived rows
+//! land before its events: if the process dies in between, the derived
+//! tables are ahead of `events`; the restarted pipeline re-reads from the
+//! committed offsets, derives the same rows from the same set of events and
 //! overwrites them again — a deterministic function applied twice gives
-//! the same tables.
+//! the same tables. A commit may also carry no derived rows for tenants it
+//! has events of (the pipeline leaves them for later while it catches up
+//! on a backlog): the derived tables then lag `events` until a later
+//! commit, or a restart, which derives every tenant it loads.
 //!
 //! The `events` commit is the fence: Delta rejects it when another writer
 //! committed offsets of the same log partition since our snapshot, so a
