@@ -17,6 +17,22 @@ static SHUTDOWN: OnceLock<watch::Receiver<bool>> = OnceLock::new();
 /// Starts listening for SIGINT and SIGTERM (once; later calls do nothing).
 /// Must run inside the tokio runtime.
 pub(crate) fn listen() {
+    heard();
+}
+
+/// Resolves once SIGINT or SIGTERM has arrived, also if it arrived before
+/// this was called (after [`listen`]).
+pub(crate) async fn shutdown_signal() {
+    let mut receiver = heard().clone();
+    if receiver.wait_for(|&heard| heard).await.is_err() {
+        // The listener task is gone (the runtime is shutting down).
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Whether a signal has arrived, from the one listener (started here on
+/// first use).
+fn heard() -> &'static watch::Receiver<bool> {
     SHUTDOWN.get_or_init(|| {
         let (heard, receiver) = watch::channel(false);
         tokio::spawn(async move {
@@ -24,21 +40,7 @@ pub(crate) fn listen() {
             let _ = heard.send(true);
         });
         receiver
-    });
-}
-
-/// Resolves once SIGINT or SIGTERM has arrived, also if it arrived before
-/// this was called (after [`listen`]).
-pub(crate) async fn shutdown_signal() {
-    listen();
-    let Some(receiver) = SHUTDOWN.get() else {
-        return std::future::pending().await;
-    };
-    let mut receiver = receiver.clone();
-    if receiver.wait_for(|&heard| heard).await.is_err() {
-        // The listener task is gone (the runtime is shutting down).
-        std::future::pending::<()>().await;
-    }
+    })
 }
 
 async fn wait_for_signal() {

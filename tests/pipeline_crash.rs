@@ -19,16 +19,6 @@ use support::kafka::{Broker, Storage, unique_topic};
 use support::process::Process;
 use support::tables::{count, snapshot};
 
-const DERIVED: [TableName; 7] = [
-    TableName::Subscriptions,
-    TableName::MrrMovements,
-    TableName::MetricsDaily,
-    TableName::Calls,
-    TableName::Payments,
-    TableName::Refunds,
-    TableName::Customers,
-];
-
 struct Setup {
     broker: Broker,
     topic: String,
@@ -89,7 +79,7 @@ async fn wait_complete(tables: &Path, expected: u64, limit: Duration) {
 }
 
 async fn assert_same_tables(reference: &Path, other: &Path) {
-    for table in DERIVED {
+    for table in TableName::DERIVED {
         let a = snapshot(&root(reference), table).await;
         let b = snapshot(&root(other), table).await;
         assert!(

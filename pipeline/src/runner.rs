@@ -373,17 +373,18 @@ impl<S: LogSource> Pipeline<S> {
         let settings = self.settings_of(&touched, stop).await?;
         let derived = self.derives_now(read);
         let started = Instant::now();
+        let none_now = BTreeSet::new();
         let to_derive = if derived {
             self.last_derived = started;
-            touched.clone()
+            &touched
         } else {
             // Left for a later cycle; in `dirty` before the commit, so a
             // takeover of their partitions during it drops them with the
             // rest of their state.
             self.dirty.clone_from(&touched);
-            BTreeSet::new()
+            &none_now
         };
-        let built = build::build(&mut self.state, &to_derive, settings, fresh).await?;
+        let built = build::build(&mut self.state, to_derive, settings, fresh).await?;
         self.metrics.build_took(started.elapsed());
         let fresh = built.fresh;
         let commit = Commit {

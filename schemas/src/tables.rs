@@ -35,6 +35,18 @@ impl TableName {
         TableName::Customers,
     ];
 
+    /// The tables the pipeline derives from `events` (all but `events`),
+    /// in the order of [`TableName::ALL`].
+    pub const DERIVED: [TableName; 7] = [
+        TableName::Subscriptions,
+        TableName::MrrMovements,
+        TableName::MetricsDaily,
+        TableName::Calls,
+        TableName::Payments,
+        TableName::Refunds,
+        TableName::Customers,
+    ];
+
     /// The SQL name, also the directory name under the table location.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -264,6 +276,15 @@ mod tests {
             assert!(!schema.field(0).is_nullable(), "{t}");
             assert_eq!(TableName::parse(t.as_str()), Some(t));
         }
+    }
+
+    #[test]
+    fn the_derived_tables_are_every_table_but_events() {
+        let others: Vec<TableName> = TableName::ALL
+            .into_iter()
+            .filter(|t| *t != TableName::Events)
+            .collect();
+        assert_eq!(others, TableName::DERIVED);
     }
 
     #[test]

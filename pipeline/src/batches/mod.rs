@@ -21,19 +21,8 @@ pub fn derived_batches(
     tenant: &TenantId,
     d: &Derived,
 ) -> Result<Vec<(TableName, RecordBatch)>, ArrowError> {
-    derived_batches_of(tenant, d, &DERIVED_TABLES)
+    derived_batches_of(tenant, d, &TableName::DERIVED)
 }
-
-/// The derived tables, in the order [`derived_batches`] gives them.
-pub const DERIVED_TABLES: [TableName; 7] = [
-    TableName::Subscriptions,
-    TableName::MrrMovements,
-    TableName::MetricsDaily,
-    TableName::Calls,
-    TableName::Payments,
-    TableName::Refunds,
-    TableName::Customers,
-];
 
 /// The batches of only `tables` (derived ones; others are skipped): a
 /// cycle builds only the tables whose rows changed.
@@ -257,6 +246,6 @@ mod tests {
             .into_iter()
             .map(|(t, _)| t)
             .collect();
-        assert_eq!(all, DERIVED_TABLES);
+        assert_eq!(all, TableName::DERIVED);
     }
 }
