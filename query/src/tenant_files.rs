@@ -27,6 +27,7 @@ use deltalake::datafusion::arrow::datatypes::{Schema, SchemaRef};
 use deltalake::datafusion::catalog::{Session, TableProvider};
 use deltalake::datafusion::common::{DFSchema, DataFusionError, ScalarValue};
 use deltalake::datafusion::datasource::listing::PartitionedFile;
+use deltalake::datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use deltalake::datafusion::datasource::physical_plan::{
     FileGroup, FileScanConfigBuilder, ParquetSource,
 };
@@ -163,8 +164,17 @@ impl TableProvider for TenantFilesTable {
             .iter()
             .map(|&i| scanned.index_of(shown.field(i).name()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        // Footers and page indexes come from the runtime's metadata cache
+        // (bounded, least recently used first out; shared by all queries):
+        // a table file never changes once written, and parsing its footer
+        // again on every query was a good part of a small query's time.
+        let reader = CachedParquetFileReaderFactory::new(
+            runtime.object_store(&files.store_url)?,
+            runtime.cache_manager.get_file_metadata_cache(),
+        );
         let mut source = ParquetSource::new(files.scan_schema.clone())
-            .with_table_parquet_options(state.table_options().parquet.clone());
+            .with_table_parquet_options(state.table_options().parquet.clone())
+            .with_parquet_file_reader_factory(Arc::new(reader));
         // The filters prune row groups by their statistics; rows are still
         // filtered above the scan (the pushdown is inexact). The tenant
         // filter has nothing to prune here: every file is the tenant's.

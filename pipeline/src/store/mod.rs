@@ -157,28 +157,35 @@ impl TableStore {
     /// Writes what is left of one cycle: the derived tables first, then
     /// `events` with the offsets. Each step that lands is removed from
     /// `pending`; on error, retry with what is left.
+    ///
+    /// The derived tables do not depend on each other, so their rewrites
+    /// run at once: Parquet encoding spreads over the cores (delta-rs
+    /// encodes on tasks of its own) and one table's storage round trips
+    /// overlap another's. `events` waits for all of them, which keeps the
+    /// order the restart argument above relies on.
     pub async fn commit(&self, pending: &mut Commit) -> Result<()> {
         let mut tables = self.tables.lock().await;
-        while let Some(rewrite) = pending.rewrites.first() {
-            if !rewrite.tenants.is_empty() {
-                let table = rewrite.table;
-                let current = current(&tables, table)?;
-                let batches = if rewrite.batches.is_empty() {
-                    vec![RecordBatch::new_empty(table.schema())]
-                } else {
-                    rewrite.batches.clone()
-                };
-                let tenants = rewrite.tenants.iter().map(|t| lit(t.as_str())).collect();
-                let written = current
-                    .write(batches)
-                    .with_save_mode(SaveMode::Overwrite)
-                    .with_replace_where(
-                        col(revstream_schemas::tables::TENANT_COLUMN).in_list(tenants, false),
-                    )
-                    .await;
-                put(&mut tables, table, written).await?;
+        let writes = pending.rewrites.iter().map(|rewrite| {
+            let current = current(&tables, rewrite.table);
+            async move { (rewrite.table, rewrite_partitions(current, rewrite).await) }
+        });
+        let written = futures::future::join_all(writes).await;
+        let mut first_error = None;
+        for (table, result) in written {
+            let landed = match result {
+                Ok(None) => Ok(()),
+                Ok(Some(written)) => put(&mut tables, table, written).await,
+                Err(e) => Err(e),
+            };
+            match landed {
+                Ok(()) => pending.rewrites.retain(|r| r.table != table),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
-            pending.rewrites.remove(0);
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         if !pending.events_committed {
             let txns = pending
@@ -229,6 +236,30 @@ impl TableStore {
             .get(&table)
             .and_then(DeltaTable::version)
     }
+}
+
+/// Replaces the partitions of `rewrite.tenants` in one table with
+/// `rewrite.batches`: `None` when there is nothing to replace, else the
+/// write's outcome, for [`put`].
+async fn rewrite_partitions(
+    current: Result<DeltaTable>,
+    rewrite: &TableRewrite,
+) -> Result<Option<Result<DeltaTable, deltalake::DeltaTableError>>> {
+    if rewrite.tenants.is_empty() {
+        return Ok(None);
+    }
+    let batches = if rewrite.batches.is_empty() {
+        vec![RecordBatch::new_empty(rewrite.table.schema())]
+    } else {
+        rewrite.batches.clone()
+    };
+    let tenants = rewrite.tenants.iter().map(|t| lit(t.as_str())).collect();
+    let written = current?
+        .write(batches)
+        .with_save_mode(SaveMode::Overwrite)
+        .with_replace_where(col(revstream_schemas::tables::TENANT_COLUMN).in_list(tenants, false))
+        .await;
+    Ok(Some(written))
 }
 
 /// A handle to a table for a consuming operation (cheap: the state is
