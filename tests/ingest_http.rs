@@ -755,3 +755,82 @@ async fn an_unavailable_log_answers_503_never_2xx() {
     let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// A local log whose appends land at once but are acknowledged only when
+/// the test opens the gate: a write that is durable while its caller is
+/// still waiting, as when the request times out between the two.
+#[derive(Debug)]
+struct GatedLog {
+    inner: Arc<LocalLog>,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl EventLog for GatedLog {
+    async fn append(&self, records: Vec<LogRecord>) -> Result<(), LogError> {
+        self.inner.append(records).await?;
+        let _ack = self.gate.acquire().await;
+        Ok(())
+    }
+    async fn check(&self) -> Result<(), LogError> {
+        self.inner.check().await
+    }
+    fn describe(&self) -> String {
+        "gated".into()
+    }
+}
+
+#[tokio::test]
+async fn an_append_that_outlives_its_request_is_still_remembered() {
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = LocalLog::open(log_dir.path(), 4, LocalLogOptions::default()).unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let gated = Arc::new(GatedLog {
+        inner: log.clone(),
+        gate: gate.clone(),
+    });
+    let server = TestServer::start_with(
+        gated,
+        IngestConfig::default(),
+        std::time::Duration::from_millis(300),
+        revstream_ingest::http::ServeOptions::default(),
+    )
+    .await;
+    let t = server.tenant_with_secrets("acme").await;
+
+    // The request times out while its append waits for the acknowledgement.
+    let first = post_stripe(
+        &server,
+        "acme",
+        &t.secrets.stripe,
+        stripe_customer_event("evt_1"),
+    )
+    .await;
+    assert_eq!(first.status(), StatusCode::REQUEST_TIMEOUT);
+    // The event is durable although the sender was told 408 (at least
+    // once: the sender retries, and the pipeline dedupes).
+    gate.add_permits(1_000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while logged(&log).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the append never landed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Its bookkeeping runs right after the append, on the same task: give
+    // it a moment, then the provider's retry must be answered duplicate and
+    // append nothing (before, the dropped request skipped the bookkeeping,
+    // and the retry was appended a second time).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let again = post_stripe(
+        &server,
+        "acme",
+        &t.secrets.stripe,
+        stripe_customer_event("evt_1"),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().await.unwrap()["status"], "duplicate");
+    assert_eq!(logged(&log).await.len(), 1);
+}

@@ -106,12 +106,13 @@ async fn accept(state: &IngestState, headers: HeaderMap, body: Body) -> ApiResul
 
     if !fresh.is_empty() {
         let fresh: Vec<&CanonicalEvent> = fresh.iter().collect();
-        state.append_durably(&who.tenant, &fresh).await?;
+        state
+            .append_durably(Route::Events, &who.tenant, &fresh)
+            .await?;
         answer.accepted = fresh.len();
     }
 
     let metrics = state.metrics();
-    metrics.events(Route::Events, "accepted", answer.accepted);
     metrics.events(Route::Events, "duplicate", answer.duplicates);
     metrics.events(Route::Events, "invalid", answer.rejected.len());
     if answer.accepted == 0 && answer.duplicates == 0 {

@@ -198,8 +198,9 @@ async fn append(
         metrics.events(Route::Webhooks, "duplicate", events.len());
         return Ok("duplicate");
     }
-    state.append_durably(tenant, &fresh).await?;
-    metrics.events(Route::Webhooks, "accepted", fresh.len());
+    state
+        .append_durably(Route::Webhooks, tenant, &fresh)
+        .await?;
     metrics.events(Route::Webhooks, "duplicate", events.len() - fresh.len());
     let all_ignored = events.iter().all(|e| e.kind == EventKind::Ignored);
     Ok(if all_ignored { "ignored" } else { "accepted" })
