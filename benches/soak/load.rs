@@ -276,6 +276,7 @@ async fn webhook(load: Arc<Load>, n: u64, permit: OwnedSemaphorePermit, deadline
     let customer = load.below(load.settings.customers);
     let delivery = load.templates.delivery(n, customer);
     let Some(status) = deliver(&load, &tenant, &delivery).await else {
+        load.rec.in_doubt(delivery.events);
         return;
     };
     // A new provider event is never a duplicate.
@@ -349,6 +350,7 @@ async fn batch(load: Arc<Load>, n: u64, _permit: OwnedSemaphorePermit, _deadline
         return;
     };
     let Some((accepted, duplicates)) = post_batch(&load, t, &body, rows).await else {
+        load.rec.in_doubt(rows);
         return;
     };
     if accepted != rows || duplicates != 0 {

@@ -85,6 +85,9 @@ pub(crate) struct Recorder {
     failure_count: AtomicU64,
     /// Distinct events in deliveries and batches answered as accepted.
     expected_events: AtomicU64,
+    /// Events of deliveries and batches that failed (a timeout, a
+    /// transport error): ingest may have appended them before the failure.
+    in_doubt_events: AtomicU64,
     retries: Mutex<RetryCounts>,
 }
 
@@ -132,6 +135,14 @@ impl Recorder {
 
     pub(crate) fn expected_events(&self) -> u64 {
         self.expected_events.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn in_doubt(&self, events: u64) {
+        self.in_doubt_events.fetch_add(events, Ordering::Relaxed);
+    }
+
+    pub(crate) fn in_doubt_events(&self) -> u64 {
+        self.in_doubt_events.load(Ordering::Relaxed)
     }
 
     pub(crate) fn retry(&self, f: impl FnOnce(&mut RetryCounts)) {

@@ -208,6 +208,8 @@ pub(crate) struct Summary {
     pub(crate) after_drain: Option<ProcSample>,
     pub(crate) final_counters: Counters,
     pub(crate) expected_events: u64,
+    /// Events of failed ingest requests, which may or may not be in.
+    pub(crate) in_doubt_events: u64,
     pub(crate) stored_events: Option<u64>,
     pub(crate) drain: Option<Duration>,
     pub(crate) totals: Routes,
@@ -327,14 +329,15 @@ pub(crate) fn render(settings: &Settings, windows: &[Window], s: &Summary) -> St
     let _ = writeln!(
         md,
         "- events: {} accepted by ingest (appended to the log), {} read by the pipeline, {} committed, {} dropped \
-         by the pipeline's dedupe, {} undecodable; the load expected {} distinct events; {} rows in the `events` \
-         tables after the drain",
+         by the pipeline's dedupe, {} undecodable; the load expected {} distinct events (and {} more of failed \
+         requests may be in); {} rows in the `events` tables after the drain",
         thousands(c.accepted),
         thousands(c.records_read),
         thousands(c.committed),
         thousands(c.pipeline_duplicates),
         c.undecodable,
         thousands(s.expected_events),
+        thousands(s.in_doubt_events),
         s.stored_events.map_or_else(|| "n/a".to_owned(), thousands)
     );
     let r = &s.retries;
