@@ -36,9 +36,9 @@
 
 /// The allocator `revstream` ships with (src/main.rs): the ingest server
 /// runs in this process and should be measured as users run it.
-#[cfg(feature = "mimalloc")]
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[path = "common/cpu.rs"]
 mod cpu;

@@ -48,9 +48,9 @@
 /// the pipeline, ingest and query in this process, and should measure
 /// them as users run them, not on glibc's malloc (which took a third of
 /// the pipeline's time in a profile).
-#[cfg(feature = "mimalloc")]
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[path = "common/cpu.rs"]
 mod cpu;
