@@ -6,14 +6,14 @@
 //! milliseconds would hold up every request queued on it (moving the work
 //! off the runtime halved the soak's p99 latencies).
 //!
-//! Not on tokio's blocking pool either, nor on a thread per cycle: the
-//! allocator keeps a heap per thread, and memory freed by another thread
-//! (a batch built here is freed after the commit, on a runtime worker) is
-//! only taken back when its owning thread allocates again. The blocking
-//! pool hands work to whichever of its many threads is idle, and a thread
-//! per cycle abandons its heap every time: both made the soak's RSS grow
-//! faster. So the work goes to one long-lived thread per core, each busy
-//! every cycle.
+//! Not on tokio's blocking pool either, nor on a thread per cycle:
+//! allocators keep per-thread heaps or caches, and memory freed by another
+//! thread (a batch built here is freed after the commit, on a runtime
+//! worker) goes back slowly, or never once its thread has exited. The
+//! blocking pool hands work to whichever of its threads is idle, and a
+//! thread per cycle is gone every time: both made the soak's RSS grow
+//! faster (measured on mimalloc; see `src/main.rs` for the allocator). So
+//! the work goes to one long-lived thread per core, each busy every cycle.
 //!
 //! ```text
 //!  cycle (async) ─ jobs ─▶ revstream-cpu-0 ∥ revstream-cpu-1 … ─ results (oneshot) ─▶ cycle
