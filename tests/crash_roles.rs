@@ -780,7 +780,7 @@ async fn table_rows(tables: &Path, table: TableName) -> Vec<String> {
 }
 
 async fn assert_same_tables(reference: &Path, other: &Path) {
-    for table in std::iter::once(TableName::Events).chain(TableName::DERIVED) {
+    for table in TableName::ALL {
         let a = table_rows(reference, table).await;
         let b = table_rows(other, table).await;
         if a != b {

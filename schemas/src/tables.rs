@@ -35,17 +35,12 @@ impl TableName {
         TableName::Customers,
     ];
 
-    /// The tables the pipeline derives from `events` (all but `events`),
-    /// in the order of [`TableName::ALL`].
-    pub const DERIVED: [TableName; 7] = [
-        TableName::Subscriptions,
-        TableName::MrrMovements,
-        TableName::MetricsDaily,
-        TableName::Calls,
-        TableName::Payments,
-        TableName::Refunds,
-        TableName::Customers,
-    ];
+    /// The tables the pipeline derives from `events`: [`TableName::ALL`]
+    /// without its first, `events`.
+    pub const DERIVED: [TableName; 7] = {
+        let [_events, derived @ ..] = Self::ALL;
+        derived
+    };
 
     /// The SQL name, also the directory name under the table location.
     pub fn as_str(self) -> &'static str {

@@ -165,25 +165,26 @@ impl TableStore {
     /// order the restart argument above relies on.
     pub async fn commit(&self, pending: &mut Commit) -> Result<()> {
         let mut tables = self.tables.lock().await;
-        let writes = pending.rewrites.iter().map(|rewrite| {
-            let current = current(&tables, rewrite.table);
-            async move { (rewrite.table, rewrite_partitions(current, rewrite).await) }
-        });
-        let written = futures::future::join_all(writes).await;
+        let writes = pending
+            .rewrites
+            .iter()
+            .filter(|rewrite| !rewrite.tenants.is_empty())
+            .map(|rewrite| Ok((rewrite, current(&tables, rewrite.table)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let written =
+            futures::future::join_all(writes.into_iter().map(|(rewrite, delta)| async move {
+                (rewrite.table, rewrite_partitions(delta, rewrite).await)
+            }))
+            .await;
+        let mut failed = Vec::new();
         let mut first_error = None;
         for (table, result) in written {
-            let landed = match result {
-                Ok(None) => Ok(()),
-                Ok(Some(written)) => put(&mut tables, table, written).await,
-                Err(e) => Err(e),
-            };
-            match landed {
-                Ok(()) => pending.rewrites.retain(|r| r.table != table),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+            if let Err(e) = put(&mut tables, table, result).await {
+                failed.push(table);
+                first_error.get_or_insert(e);
             }
         }
+        pending.rewrites.retain(|r| failed.contains(&r.table));
         if let Some(e) = first_error {
             return Err(e);
         }
@@ -238,28 +239,23 @@ impl TableStore {
     }
 }
 
-/// Replaces the partitions of `rewrite.tenants` in one table with
-/// `rewrite.batches`: `None` when there is nothing to replace, else the
-/// write's outcome, for [`put`].
+/// Replaces the partitions of `rewrite.tenants` in `delta` with
+/// `rewrite.batches` (an empty partition when there are none).
 async fn rewrite_partitions(
-    current: Result<DeltaTable>,
+    delta: DeltaTable,
     rewrite: &TableRewrite,
-) -> Result<Option<Result<DeltaTable, deltalake::DeltaTableError>>> {
-    if rewrite.tenants.is_empty() {
-        return Ok(None);
-    }
+) -> Result<DeltaTable, deltalake::DeltaTableError> {
     let batches = if rewrite.batches.is_empty() {
         vec![RecordBatch::new_empty(rewrite.table.schema())]
     } else {
         rewrite.batches.clone()
     };
     let tenants = rewrite.tenants.iter().map(|t| lit(t.as_str())).collect();
-    let written = current?
+    delta
         .write(batches)
         .with_save_mode(SaveMode::Overwrite)
         .with_replace_where(col(revstream_schemas::tables::TENANT_COLUMN).in_list(tenants, false))
-        .await;
-    Ok(Some(written))
+        .await
 }
 
 /// A handle to a table for a consuming operation (cheap: the state is
