@@ -15,8 +15,13 @@ use super::stack::QueryStack;
 /// A dashboard or analyst request against the busy tenant.
 #[derive(Debug, Clone)]
 pub(crate) enum Query {
-    /// `GET /v1/metrics?…`
-    Metrics { name: &'static str, params: String },
+    /// `GET /v1/metrics?…`, of the service as shipped or of the reference
+    /// (the series index off).
+    Metrics {
+        name: &'static str,
+        params: String,
+        reference: bool,
+    },
     /// `POST /v1/query`
     Sql {
         name: &'static str,
@@ -51,7 +56,12 @@ pub(crate) async fn measure(
     concurrency: usize,
 ) -> anyhow::Result<Measured> {
     let client = stack.client.clone();
-    let base = stack.base.clone();
+    let base = match query {
+        Query::Metrics {
+            reference: true, ..
+        } => stack.reference_base.clone(),
+        _ => stack.base.clone(),
+    };
     let key = stack.key.clone();
     for _ in 0..WARMUP.min(total) {
         send(&client, &base, &key, query).await?;

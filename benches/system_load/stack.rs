@@ -8,7 +8,9 @@
 //!
 //! Tenants are added in steps (`add`), each step drained to the end and the
 //! tables refreshed before anything is measured. The result cache is off,
-//! so every request plans and scans.
+//! so every SQL request plans and scans; `/v1/metrics` series are answered
+//! from the series index as shipped, and by a second server with the index
+//! off (`reference_base`) for the reference rows.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -49,8 +51,10 @@ pub(crate) struct QueryStack {
     pub(crate) busy: TenantId,
     /// Distinct tenants in the tables so far.
     pub(crate) tenants: u64,
-    stop: oneshot::Sender<()>,
-    server: JoinHandle<std::io::Result<()>>,
+    /// The same service with the `/v1/metrics` series index off.
+    pub(crate) reference_base: String,
+    server: Served,
+    reference: Served,
     _dir: tempfile::TempDir,
 }
 
@@ -116,21 +120,20 @@ impl QueryStack {
             queue_wait: Duration::from_secs(120),
             ..QueryConfig::default()
         };
+        // The reference answers every /v1/metrics series with queries, as
+        // before the series index; both read the same tables.
+        let reference = QueryState::new(
+            tables.clone(),
+            auth.clone(),
+            registry.clone(),
+            QueryConfig {
+                series_index_bytes: 0,
+                ..config.clone()
+            },
+        )?;
         let state = QueryState::new(tables.clone(), auth, registry, config)?;
-        let app = finish(
-            revstream_query::router(state.clone()),
-            Duration::from_secs(180),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let (reference_base, reference) = Served::start(reference).await?;
+        let (base, server) = Served::start(state.clone()).await?;
         let client = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
@@ -145,12 +148,13 @@ impl QueryStack {
             store,
             state,
             base,
+            reference_base,
             client,
             key,
             busy,
             tenants: 0,
-            stop,
             server,
+            reference,
             _dir: dir,
         })
     }
@@ -213,9 +217,38 @@ impl QueryStack {
     }
 
     pub(crate) async fn stop(self) {
+        self.server.stop().await;
+        self.reference.stop().await;
+    }
+}
+
+/// A query service on 127.0.0.1:0.
+struct Served {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    /// Its base URL and the running server.
+    async fn start(state: QueryState) -> anyhow::Result<(String, Served)> {
+        let app = finish(revstream_query::router(state), Duration::from_secs(180));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok((base, Served { stop, task }))
+    }
+
+    async fn stop(self) {
         let _ = self.stop.send(());
-        let abort = self.server.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), self.server)
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), self.task)
             .await
             .is_err()
         {

@@ -1,9 +1,11 @@
-//! A bounded result cache keyed by (tenant, normalized request, table
-//! versions).
+//! A bounded result cache keyed by (tenant, normalized request, the
+//! tenant's files).
 //!
-//! The versions of every table are part of the key, so an entry is never
-//! stale: a pipeline commit changes a version and the next request misses.
-//! Entries of old versions are never read again and age out. Bounded by
+//! The identity of every file the tenant reads is part of the key
+//! ([`crate::tables::TablesSnapshot::tenant_fingerprint`]), so an entry is
+//! never stale: a pipeline commit that rewrites the tenant's rows names new
+//! files and the next request misses, while another tenant's commit leaves
+//! the entry valid. Entries of old files are never read again and age out. Bounded by
 //! total bytes and entry count, least recently used evicted first. Results
 //! of queries with non-deterministic functions (`now()`, `random()`) are
 //! not stored.
@@ -15,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use revstream_schemas::TenantId;
 
 use crate::engine::QueryOutput;
-use crate::tables::TableVersions;
 
 /// What a cached answer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,7 +31,8 @@ pub struct CacheKey {
     pub kind: CacheKind,
     /// The request in a canonical text form (see the callers).
     pub request: String,
-    pub versions: TableVersions,
+    /// The tenant's files in every table.
+    pub files: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -184,7 +186,7 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             kind: CacheKind::Metrics,
             request: request.to_owned(),
-            versions: TableVersions::default(),
+            files: 0,
         }
     }
 

@@ -44,6 +44,7 @@ use crate::cache::{CacheKey, CacheKind, Cached, ResultCache};
 use crate::catalog::{CATALOG, SCHEMA, tenant_catalog};
 use crate::error::{QueryError, Result};
 use crate::guard::{self, Checked};
+use crate::metrics::IndexCache;
 use crate::tables::{TableVersions, Tables, TablesSnapshot};
 
 /// Limits and knobs of the query service.
@@ -66,6 +67,9 @@ pub struct QueryConfig {
     /// Result cache budget (0 disables it) and entry bound.
     pub cache_bytes: usize,
     pub cache_entries: usize,
+    /// Budget of the `/v1/metrics` series indexes held in memory (0: every
+    /// series request queries the tables instead).
+    pub series_index_bytes: usize,
     /// DataFusion partitions per query.
     pub target_partitions: usize,
 }
@@ -82,6 +86,7 @@ impl Default for QueryConfig {
             queue_wait: Duration::from_secs(2),
             cache_bytes: 64 << 20,
             cache_entries: 10_000,
+            series_index_bytes: 64 << 20,
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
@@ -141,6 +146,7 @@ pub struct QueryEngine {
     runtime: Arc<RuntimeEnv>,
     permits: Arc<Semaphore>,
     cache: ResultCache,
+    series_indexes: IndexCache,
     /// Gives each tenant catalog its `sync_runs` table; `None` leaves it out.
     registry: Option<revstream_registry::Registry>,
 }
@@ -152,6 +158,7 @@ impl std::fmt::Debug for QueryEngine {
             .field("config", &self.config)
             .field("available_slots", &self.permits.available_permits())
             .field("cache", &self.cache)
+            .field("series_indexes", &self.series_indexes)
             .finish_non_exhaustive()
     }
 }
@@ -176,6 +183,7 @@ impl QueryEngine {
         Ok(Self {
             permits: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
             cache: ResultCache::new(config.cache_bytes, config.cache_entries),
+            series_indexes: IndexCache::new(config.series_index_bytes),
             tables,
             config,
             base,
@@ -201,6 +209,11 @@ impl QueryEngine {
 
     pub fn cache(&self) -> &ResultCache {
         &self.cache
+    }
+
+    /// The `/v1/metrics` series indexes (see [`crate::metrics`]).
+    pub fn series_indexes(&self) -> &IndexCache {
+        &self.series_indexes
     }
 
     /// A `SessionContext` holding only `tenant`'s tables at the current
@@ -240,7 +253,7 @@ impl QueryEngine {
             tenant: tenant.clone(),
             kind: CacheKind::Sql,
             request: canonical_request(sql, request)?,
-            versions,
+            files: snapshot.tenant_fingerprint(tenant, &TableName::ALL),
         };
         if let Some(Cached::Sql(output)) = self.cache.get(&key) {
             return Ok(QueryAnswer {

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -114,6 +115,31 @@ impl TablesSnapshot {
             v.0[*t as usize] = e.table.version();
         }
         v
+    }
+
+    /// An identity of what `tenant` reads in `tables`: equal fingerprints
+    /// (of one process) read equal rows. Each table adds its files of the
+    /// tenant, or its version where they are not listed (then any commit
+    /// of the table changes it), or nothing yet where it does not exist.
+    pub fn tenant_fingerprint(&self, tenant: &TenantId, tables: &[TableName]) -> u64 {
+        let mut hasher = std::hash::DefaultHasher::new();
+        for table in tables {
+            table.hash(&mut hasher);
+            match self.entries.get(table) {
+                None => 0u8.hash(&mut hasher),
+                Some(TableEntry {
+                    files: Some(files), ..
+                }) => {
+                    1u8.hash(&mut hasher);
+                    files.hash_tenant(tenant, &mut hasher);
+                }
+                Some(entry) => {
+                    2u8.hash(&mut hasher);
+                    entry.table.version().hash(&mut hasher);
+                }
+            }
+        }
+        hasher.finish()
     }
 
     /// The raw (not tenant-scoped) DataFusion provider of a table; an empty

@@ -21,6 +21,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use revstream_ingest::http::ErrorCode;
@@ -147,6 +148,22 @@ impl Collector for CacheCollector {
             let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
             counter.encode(metric)?;
         }
+        let indexes = self.0.engine().series_indexes();
+        let builds = ConstCounter::new(indexes.builds());
+        builds.encode(encoder.encode_descriptor(
+            "revstream_query_series_index_builds",
+            "/v1/metrics series indexes built (one per tenant and version of its files asked)",
+            None,
+            builds.metric_type(),
+        )?)?;
+        let (_, bytes) = indexes.usage();
+        let held = ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX));
+        held.encode(encoder.encode_descriptor(
+            "revstream_query_series_index_bytes",
+            "Memory the held /v1/metrics series indexes take (about)",
+            None,
+            held.metric_type(),
+        )?)?;
         Ok(())
     }
 }

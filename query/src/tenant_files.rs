@@ -19,6 +19,7 @@
 //! files are adapted to it as DataFusion's listing tables adapt theirs.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -105,6 +106,21 @@ impl TenantFiles {
             store_url: log_store.object_store_url(),
             by_tenant,
         })
+    }
+
+    /// Hashes the identity of `tenant`'s files into `hasher`: their paths
+    /// and sizes. Data files are never rewritten in place, so equal
+    /// identities read equal rows.
+    pub(crate) fn hash_tenant(&self, tenant: &TenantId, hasher: &mut impl Hasher) {
+        let files = self
+            .by_tenant
+            .get(tenant.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        files.len().hash(hasher);
+        for f in files {
+            f.object_meta.location.as_ref().hash(hasher);
+            f.object_meta.size.hash(hasher);
+        }
     }
 
     /// The provider of `tenant`'s rows of this table version.

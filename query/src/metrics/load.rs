@@ -43,7 +43,7 @@ fn column(batch: &RecordBatch, index: usize, to: &DataType) -> Result<ArrayRef> 
     Ok(cast(batch.column(index), to)?)
 }
 
-fn ints(batch: &RecordBatch, index: usize) -> Result<Vec<i64>> {
+pub(super) fn ints(batch: &RecordBatch, index: usize) -> Result<Vec<i64>> {
     let a = column(batch, index, &DataType::Int64)?;
     let a = a.as_primitive::<Int64Type>();
     Ok((0..a.len())
@@ -59,7 +59,7 @@ fn opt_ints(batch: &RecordBatch, index: usize) -> Result<Vec<Option<i64>>> {
         .collect())
 }
 
-fn texts(batch: &RecordBatch, index: usize) -> Result<Vec<Option<String>>> {
+pub(super) fn texts(batch: &RecordBatch, index: usize) -> Result<Vec<Option<String>>> {
     let a = column(batch, index, &DataType::Utf8)?;
     let a = a.as_string::<i32>();
     Ok((0..a.len())
@@ -73,7 +73,7 @@ fn bools(batch: &RecordBatch, index: usize) -> Result<Vec<bool>> {
     Ok((0..a.len()).map(|i| !a.is_null(i) && a.value(i)).collect())
 }
 
-fn dates(batch: &RecordBatch, index: usize) -> Result<Vec<Option<NaiveDate>>> {
+pub(super) fn dates(batch: &RecordBatch, index: usize) -> Result<Vec<Option<NaiveDate>>> {
     let a = column(batch, index, &DataType::Date32)?;
     let a = a.as_primitive::<Date32Type>();
     Ok((0..a.len())
@@ -128,28 +128,7 @@ pub(crate) async fn daily(
             .collect::<Result<_>>()?;
         for (row, day) in days.into_iter().enumerate() {
             let Some(day) = day else { continue };
-            let v = |i: usize| c[i][row];
-            out.entry(day).or_default().add(&Sums {
-                new_mrr: v(0),
-                expansion_mrr: v(1),
-                contraction_mrr: v(2),
-                churned_mrr: v(3),
-                reactivation_mrr: v(4),
-                new_customers: v(5),
-                churned_customers: v(6),
-                reactivated_customers: v(7),
-                cash_collected: v(8),
-                refunds: v(9),
-                booked_calls: v(10),
-                showed: v(11),
-                no_shows: v(12),
-                pending: v(13),
-                offers: v(14),
-                closed: v(15),
-                canceled_calls: v(16),
-                rescheduled_calls: v(17),
-                ..Sums::default()
-            });
+            out.entry(day).or_default().add(&sums_of_row(|i| c[i][row]));
         }
     }
     Ok(out)
@@ -192,23 +171,64 @@ pub(crate) async fn state_at(
         }
     }
 
-    let mut mrr = 0i64;
-    let mut active = 0i64;
-    let mut customers: HashMap<(String, String), i64> = HashMap::new();
+    let mut sweep = Sweep::default();
     let mut next = movements.into_iter().peekable();
     for &day in days {
         while let Some((_, key, amount, after)) = next.next_if(|m| m.0 <= day) {
-            mrr += amount;
-            let before = customers.insert(key, after).unwrap_or(0);
-            match (before > 0, after > 0) {
-                (false, true) => active += 1,
-                (true, false) => active -= 1,
-                _ => {}
-            }
+            sweep.apply(key, amount, after);
         }
-        out.insert(day, (mrr, active));
+        out.insert(day, (sweep.mrr, sweep.active));
     }
     Ok(out)
+}
+
+/// MRR and active customers of one currency, movement by movement (in
+/// day, occurred_at, event_id order): MRR = Σ signed movements; a customer
+/// is active while its latest movement leaves MRR > 0.
+#[derive(Debug, Default)]
+pub(super) struct Sweep {
+    pub(super) mrr: i64,
+    pub(super) active: i64,
+    /// Latest MRR by (source, customer id).
+    customers: HashMap<(String, String), i64>,
+}
+
+impl Sweep {
+    pub(super) fn apply(&mut self, customer: (String, String), amount: i64, after: i64) {
+        self.mrr = self.mrr.saturating_add(amount);
+        let before = self.customers.insert(customer, after).unwrap_or(0);
+        match (before > 0, after > 0) {
+            (false, true) => self.active += 1,
+            (true, false) => self.active -= 1,
+            _ => {}
+        }
+    }
+}
+
+/// The counters of one `metrics_daily` row from its counter columns, in
+/// the order both metrics queries select them (new_mrr … rescheduled_calls).
+pub(super) fn sums_of_row(v: impl Fn(usize) -> i64) -> Sums {
+    Sums {
+        new_mrr: v(0),
+        expansion_mrr: v(1),
+        contraction_mrr: v(2),
+        churned_mrr: v(3),
+        reactivation_mrr: v(4),
+        new_customers: v(5),
+        churned_customers: v(6),
+        reactivated_customers: v(7),
+        cash_collected: v(8),
+        refunds: v(9),
+        booked_calls: v(10),
+        showed: v(11),
+        no_shows: v(12),
+        pending: v(13),
+        offers: v(14),
+        closed: v(15),
+        canceled_calls: v(16),
+        rescheduled_calls: v(17),
+        ..Sums::default()
+    }
 }
 
 /// Sums of call metrics per group over `[from, to]`: counted on the

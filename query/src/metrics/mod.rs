@@ -31,6 +31,8 @@
 
 mod buckets;
 mod definitions;
+mod index;
+mod index_cache;
 mod load;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -41,17 +43,20 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use deltalake::datafusion::common::DataFusionError;
 use deltalake::datafusion::execution::SessionState;
-use revstream_schemas::{Currency, TenantId};
+use revstream_schemas::{Currency, TableName, TenantId};
 use serde_json::{Map, Value, json};
 
 pub use buckets::Interval;
 pub use definitions::Metric;
 use definitions::{Family, Sums};
+use index::SeriesIndex;
+pub use index_cache::IndexCache;
+use index_cache::IndexKey;
 
 use crate::cache::{CacheKey, CacheKind, Cached};
 use crate::engine::QueryEngine;
 use crate::error::{QueryError, Result};
-use crate::tables::Tables;
+use crate::tables::{Tables, TablesSnapshot};
 
 /// Longest range of one request, in days (about ten years).
 pub const MAX_RANGE_DAYS: i64 = 3660;
@@ -236,6 +241,10 @@ impl MetricsRequest {
         self.metrics.iter().any(|m| m.needs_currency())
     }
 
+    fn needs_point_in_time(&self) -> bool {
+        self.metrics.iter().any(|m| m.point_in_time())
+    }
+
     fn needs(&self, family: Family) -> bool {
         self.metrics.iter().any(|m| m.family() == family)
     }
@@ -249,7 +258,7 @@ impl MetricsRequest {
 }
 
 /// The answer of `/v1/metrics` for `tenant` (whose days are in
-/// `timezone`) as JSON text, cached by table versions.
+/// `timezone`) as JSON text, cached by the tenant's files.
 ///
 /// The text is what is cached: it costs its length, where the
 /// `serde_json::Value` it is built from costs about six times that, and a
@@ -261,28 +270,34 @@ pub async fn compute(
     request: &MetricsRequest,
 ) -> Result<Bytes> {
     let snapshot = engine.tables().snapshot().await;
-    let versions = snapshot.versions();
     let key = CacheKey {
         tenant: tenant.clone(),
         kind: CacheKind::Metrics,
         request: format!("{request:?}\u{0}{}", timezone.name()),
-        versions,
+        files: snapshot.tenant_fingerprint(tenant, &TableName::ALL),
     };
     if let Some(Cached::Metrics(answer)) = engine.cache().get(&key) {
         return Ok(answer);
     }
-    // Cache hits above do not wait for a slot.
-    let _permit = engine.permit().await?;
-    let state = engine.tenant_state(snapshot, tenant)?;
-    let work = Work {
-        state,
-        tables: engine.tables().clone(),
-        memory_limit: engine.config().memory_limit,
-        tenant: tenant.clone(),
-        timezone,
-        request: request.clone(),
+    let answer = match request.group_by {
+        None if engine.series_indexes().enabled() => {
+            let index = series_index(engine, snapshot, tenant).await?;
+            from_index(tenant, request, &index)?
+        }
+        _ => {
+            // Cache hits above do not wait for a slot.
+            let _permit = engine.permit().await?;
+            let work = Work {
+                state: engine.tenant_state(snapshot, tenant)?,
+                tables: engine.tables().clone(),
+                memory_limit: engine.config().memory_limit,
+                tenant: tenant.clone(),
+                timezone,
+                request: request.clone(),
+            };
+            engine.with_timeout(work.run()).await?
+        }
     };
-    let answer = engine.with_timeout(work.run()).await?;
     let text =
         Bytes::from(serde_json::to_vec(&answer).map_err(|e| QueryError::Internal(e.to_string()))?);
     engine
@@ -291,7 +306,133 @@ pub async fn compute(
     Ok(text)
 }
 
-/// One metrics request, movable onto its own task.
+/// The tables a [`SeriesIndex`] reads.
+const INDEXED: [TableName; 2] = [TableName::MetricsDaily, TableName::MrrMovements];
+
+/// The tenant's series index at `snapshot`: held, or built in a query slot
+/// (one build however many requests ask).
+async fn series_index(
+    engine: &QueryEngine,
+    snapshot: Arc<TablesSnapshot>,
+    tenant: &TenantId,
+) -> Result<Arc<SeriesIndex>> {
+    let key = IndexKey {
+        tenant: tenant.clone(),
+        files: snapshot.tenant_fingerprint(tenant, &INDEXED),
+    };
+    engine
+        .series_indexes()
+        .get_or_build(key, || async {
+            let _permit = engine.permit().await?;
+            let state = engine.tenant_state(snapshot, tenant)?;
+            let tables = engine.tables().clone();
+            let memory_limit = engine.config().memory_limit;
+            engine
+                .with_timeout(async move {
+                    SeriesIndex::load(&state)
+                        .await
+                        .map_err(|e| internal_error(&tables, memory_limit, &e))
+                })
+                .await
+        })
+        .await
+}
+
+/// A series answer from the tenant's index: the same values as
+/// [`Work::series`] computes with queries.
+fn from_index(tenant: &TenantId, r: &MetricsRequest, index: &SeriesIndex) -> Result<Value> {
+    let currency = match r.currency {
+        Some(c) => Some(c.to_string()),
+        None if r.needs_currency() => only_currency(index.currencies())?,
+        None => None,
+    };
+    let mut answer = header(tenant, r, currency.as_deref());
+    let days = index.daily(r.from, r.to, currency.as_deref());
+    let at = match currency.as_deref() {
+        Some(c) if r.needs_point_in_time() => index.state_at(c, &period_ends(r)),
+        _ => HashMap::new(),
+    };
+    series(r, &days, &at, &mut answer);
+    Ok(Value::Object(answer))
+}
+
+/// The tenant's only currency; none yet is `None`; several need
+/// `currency=`.
+fn only_currency(mut found: Vec<String>) -> Result<Option<String>> {
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(QueryError::CurrencyRequired(found)),
+    }
+}
+
+/// What every answer starts with.
+fn header(tenant: &TenantId, r: &MetricsRequest, currency: Option<&str>) -> Map<String, Value> {
+    let mut answer = Map::new();
+    answer.insert("tenant".into(), json!(tenant.as_str()));
+    answer.insert("currency".into(), json!(currency));
+    answer.insert("from".into(), json!(r.from.to_string()));
+    answer.insert("to".into(), json!(r.to.to_string()));
+    answer.insert("interval".into(), json!(r.interval.as_str()));
+    answer
+}
+
+/// The days MRR and active customers are needed at: the end of each
+/// period and the day before it, sorted.
+fn period_ends(r: &MetricsRequest) -> Vec<NaiveDate> {
+    let mut ends: BTreeSet<NaiveDate> = BTreeSet::new();
+    for (start, end) in buckets::buckets(r.from, r.to, r.interval) {
+        ends.insert(end);
+        if let Some(before) = start.pred_opt() {
+            ends.insert(before);
+        }
+    }
+    ends.into_iter().collect()
+}
+
+/// The series and totals of `r` from per-day sums and day-end states.
+fn series(
+    r: &MetricsRequest,
+    days: &BTreeMap<NaiveDate, Sums>,
+    at: &HashMap<NaiveDate, (i64, i64)>,
+    answer: &mut Map<String, Value>,
+) {
+    let period = |start: NaiveDate, end: NaiveDate| {
+        let mut sums = Sums::default();
+        for (_, s) in days.range(start..=end) {
+            sums.add(s);
+        }
+        let state = |d: Option<NaiveDate>| d.and_then(|d| at.get(&d)).copied().unwrap_or((0, 0));
+        (sums.mrr, sums.active_customers) = state(Some(end));
+        (sums.mrr_start, sums.active_customers_start) = state(start.pred_opt());
+        sums
+    };
+    let series: Vec<Value> = buckets::buckets(r.from, r.to, r.interval)
+        .into_iter()
+        .map(|(start, end)| {
+            let mut entry = r.values(&period(start, end));
+            entry.insert("start".into(), json!(start.to_string()));
+            entry.insert("end".into(), json!(end.to_string()));
+            Value::Object(entry)
+        })
+        .collect();
+    answer.insert("series".into(), Value::Array(series));
+    answer.insert(
+        "totals".into(),
+        Value::Object(r.values(&period(r.from, r.to))),
+    );
+}
+
+/// Our own SQL failing is never the caller's fault, unless it ran out of
+/// memory or storage failed.
+fn internal_error(tables: &Tables, memory_limit: usize, e: &DataFusionError) -> QueryError {
+    match QueryError::from_datafusion(e, false, memory_limit, &|m| tables.redact(m)) {
+        QueryError::InvalidSql(m) | QueryError::QueryFailed(m) => QueryError::Internal(m),
+        other => other,
+    }
+}
+
+/// One metrics request answered by queries, movable onto its own task.
 struct Work {
     state: SessionState,
     tables: Arc<Tables>,
@@ -302,14 +443,8 @@ struct Work {
 }
 
 impl Work {
-    /// Our own SQL failing is never the caller's fault, unless it ran out
-    /// of memory or storage failed.
     fn error(&self, e: &DataFusionError) -> QueryError {
-        let tables = &self.tables;
-        match QueryError::from_datafusion(e, false, self.memory_limit, &|m| tables.redact(m)) {
-            QueryError::InvalidSql(m) | QueryError::QueryFailed(m) => QueryError::Internal(m),
-            other => other,
-        }
+        internal_error(&self.tables, self.memory_limit, e)
     }
 
     async fn currency(&self) -> Result<Option<String>> {
@@ -319,25 +454,16 @@ impl Work {
         if !self.request.needs_currency() {
             return Ok(None);
         }
-        let mut found = load::currencies(&self.state)
+        let found = load::currencies(&self.state)
             .await
             .map_err(|e| self.error(&e))?;
-        match found.len() {
-            0 => Ok(None),
-            1 => Ok(found.pop()),
-            _ => Err(QueryError::CurrencyRequired(found)),
-        }
+        only_currency(found)
     }
 
     async fn run(self) -> Result<Value> {
         let currency = self.currency().await?;
         let r = &self.request;
-        let mut answer = Map::new();
-        answer.insert("tenant".into(), json!(self.tenant.as_str()));
-        answer.insert("currency".into(), json!(currency));
-        answer.insert("from".into(), json!(r.from.to_string()));
-        answer.insert("to".into(), json!(r.to.to_string()));
-        answer.insert("interval".into(), json!(r.interval.as_str()));
+        let mut answer = header(&self.tenant, r, currency.as_deref());
         match r.group_by {
             None => self.series(currency.as_deref(), &mut answer).await?,
             Some(by) => {
@@ -350,53 +476,18 @@ impl Work {
 
     async fn series(&self, currency: Option<&str>, answer: &mut Map<String, Value>) -> Result<()> {
         let r = &self.request;
-        let periods = buckets::buckets(r.from, r.to, r.interval);
-
-        // MRR and active customers are needed at the end of each period and
-        // of the day before it; both queries run at once.
-        let point = r.metrics.iter().any(|m| m.point_in_time());
-        let mut ends: BTreeSet<NaiveDate> = BTreeSet::new();
-        for &(start, end) in &periods {
-            ends.insert(end);
-            if let Some(before) = start.pred_opt() {
-                ends.insert(before);
-            }
-        }
-        let ends: Vec<NaiveDate> = ends.into_iter().collect();
+        // MRR and active customers at period ends; both queries run at once.
         let daily = load::daily(&self.state, r.from, r.to, currency);
         let state = async {
-            match (point, currency) {
-                (true, Some(c)) => load::state_at(&self.state, c, &ends).await,
+            match currency {
+                Some(c) if r.needs_point_in_time() => {
+                    load::state_at(&self.state, c, &period_ends(r)).await
+                }
                 _ => Ok(HashMap::new()),
             }
         };
         let (days, at) = futures::try_join!(daily, state).map_err(|e| self.error(&e))?;
-        let period = |start: NaiveDate, end: NaiveDate| {
-            let mut sums = Sums::default();
-            for (_, s) in days.range(start..=end) {
-                sums.add(s);
-            }
-            let state =
-                |d: Option<NaiveDate>| d.and_then(|d| at.get(&d)).copied().unwrap_or((0, 0));
-            (sums.mrr, sums.active_customers) = state(Some(end));
-            (sums.mrr_start, sums.active_customers_start) = state(start.pred_opt());
-            sums
-        };
-
-        let series: Vec<Value> = periods
-            .iter()
-            .map(|&(start, end)| {
-                let mut entry = r.values(&period(start, end));
-                entry.insert("start".into(), json!(start.to_string()));
-                entry.insert("end".into(), json!(end.to_string()));
-                Value::Object(entry)
-            })
-            .collect();
-        answer.insert("series".into(), Value::Array(series));
-        answer.insert(
-            "totals".into(),
-            Value::Object(r.values(&period(r.from, r.to))),
-        );
+        series(r, &days, &at, answer);
         Ok(())
     }
 

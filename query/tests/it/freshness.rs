@@ -1,6 +1,7 @@
 //! A pipeline commit is visible to the next query through the same
 //! `Tables` (no restart): at once with the in-process commit signal, within
-//! `max_staleness` otherwise; and cached answers never outlive a commit.
+//! `max_staleness` otherwise; and cached answers never outlive a commit of
+//! their tenant (and outlive other tenants' commits).
 
 use std::time::Duration;
 
@@ -265,4 +266,53 @@ async fn cached_metrics_change_with_the_next_commit() {
     let fresh: serde_json::Value = serde_json::from_slice(&fresh).unwrap();
     assert_eq!(fresh["totals"]["cash_collected"], 110_500);
     assert_eq!(fresh["totals"]["mrr"], 21_000);
+}
+
+#[tokio::test]
+async fn another_tenants_commit_keeps_a_cached_answer_and_the_tenants_own_does_not() {
+    let mut f = standard_fixture().await;
+    let tables = f
+        .tables(TablesOptions {
+            max_staleness: Duration::from_secs(3600),
+            commits: Some(f.pipeline.commits()),
+        })
+        .await;
+    let engine = QueryEngine::new(tables.clone(), test_config()).unwrap();
+    assert_eq!(count(&engine, PAYMENTS).await, (7, false));
+    let before = tables.versions();
+
+    // beta's commit: new table versions, but acme's files are as they were.
+    f.ingest(
+        "beta",
+        vec![payment(
+            "beta-late",
+            "2026-03-30T12:00:00Z",
+            100,
+            "usd",
+            "b1",
+            "b1@example.com",
+        )],
+    )
+    .await;
+    assert_eq!(
+        count(&engine, PAYMENTS).await,
+        (7, true),
+        "another tenant's commit does not invalidate acme's answer"
+    );
+    assert!(tables.versions().get(TableName::Payments) > before.get(TableName::Payments));
+
+    // acme's own commit does.
+    f.ingest(
+        "acme",
+        vec![payment(
+            "acme-late",
+            "2026-03-30T12:00:00Z",
+            100,
+            "usd",
+            "c1",
+            "c1@example.com",
+        )],
+    )
+    .await;
+    assert_eq!(count(&engine, PAYMENTS).await, (8, false));
 }

@@ -13,4 +13,5 @@ mod isolation;
 mod metrics;
 mod perf;
 mod prometheus;
+mod series_index;
 mod support;

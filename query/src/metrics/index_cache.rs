@@ -1,0 +1,263 @@
+//! The series indexes held in memory: keyed by tenant and the identity of
+//! the tenant's files, bounded by bytes (least recently used out first),
+//! built once however many requests ask at the same moment.
+//!
+//! The key is the tenant's own files, not the tables' versions: a commit
+//! of another tenant leaves this tenant's files, and so its index, as they
+//! were. A commit that rewrote this tenant's partition names new files, so
+//! the next request misses and builds from what is committed; an index is
+//! never stale.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use revstream_schemas::TenantId;
+use tokio::sync::OnceCell;
+
+use super::index::SeriesIndex;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct IndexKey {
+    pub(crate) tenant: TenantId,
+    /// [`crate::tables::TablesSnapshot::tenant_fingerprint`] of the tables
+    /// the index reads.
+    pub(crate) files: u64,
+}
+
+/// Bounded, single-flight store of [`SeriesIndex`]es.
+pub struct IndexCache {
+    max_bytes: usize,
+    inner: Mutex<Lru>,
+    builds: AtomicU64,
+}
+
+#[derive(Default)]
+struct Lru {
+    ready: HashMap<IndexKey, Entry>,
+    /// Last use → key; the first is the least recently used.
+    order: BTreeMap<u64, IndexKey>,
+    clock: u64,
+    bytes: usize,
+    /// Builds under way: later askers wait on the same cell.
+    building: HashMap<IndexKey, Arc<OnceCell<Arc<SeriesIndex>>>>,
+}
+
+struct Entry {
+    index: Arc<SeriesIndex>,
+    bytes: usize,
+    used: u64,
+}
+
+impl std::fmt::Debug for IndexCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lru = self.lock();
+        f.debug_struct("IndexCache")
+            .field("indexes", &lru.ready.len())
+            .field("bytes", &lru.bytes)
+            .field("max_bytes", &self.max_bytes)
+            .finish()
+    }
+}
+
+impl IndexCache {
+    /// `max_bytes` 0 disables it: [`IndexCache::enabled`] is false.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            inner: Mutex::new(Lru::default()),
+            builds: AtomicU64::new(0),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.max_bytes > 0
+    }
+
+    /// Indexes held and their bytes.
+    pub fn usage(&self) -> (usize, usize) {
+        let lru = self.lock();
+        (lru.ready.len(), lru.bytes)
+    }
+
+    /// Indexes built (successfully or not) since start.
+    pub fn builds(&self) -> u64 {
+        self.builds.load(Ordering::Relaxed)
+    }
+
+    /// The index of `key`, built by `build` unless held or being built. A
+    /// failed build is not kept: the next request tries again.
+    pub(crate) async fn get_or_build<E, F, Fut>(
+        &self,
+        key: IndexKey,
+        build: F,
+    ) -> Result<Arc<SeriesIndex>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<SeriesIndex, E>>,
+    {
+        let cell = {
+            let mut lru = self.lock();
+            if let Some(index) = lru.touch(&key) {
+                return Ok(index);
+            }
+            lru.building.entry(key.clone()).or_default().clone()
+        };
+        let built = cell
+            .get_or_try_init(|| async {
+                self.builds.fetch_add(1, Ordering::Relaxed);
+                build().await.map(Arc::new)
+            })
+            .await
+            .cloned();
+        let mut lru = self.lock();
+        if lru
+            .building
+            .get(&key)
+            .is_some_and(|c| Arc::ptr_eq(c, &cell))
+        {
+            lru.building.remove(&key);
+            if let Ok(index) = &built {
+                lru.insert(key, index.clone(), index.bytes(), self.max_bytes);
+            }
+        }
+        built
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Lru> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Lru {
+    fn touch(&mut self, key: &IndexKey) -> Option<Arc<SeriesIndex>> {
+        self.clock += 1;
+        let now = self.clock;
+        let entry = self.ready.get_mut(key)?;
+        let before = std::mem::replace(&mut entry.used, now);
+        let index = entry.index.clone();
+        self.order.remove(&before);
+        self.order.insert(now, key.clone());
+        Some(index)
+    }
+
+    /// Holds `index` unless it is over an eighth of the budget (one tenant
+    /// must not flush every other).
+    fn insert(&mut self, key: IndexKey, index: Arc<SeriesIndex>, bytes: usize, max_bytes: usize) {
+        if bytes > max_bytes / 8 {
+            return;
+        }
+        while self.bytes + bytes > max_bytes {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some(e) = self.ready.remove(&oldest) {
+                self.bytes -= e.bytes;
+            }
+        }
+        self.clock += 1;
+        let used = self.clock;
+        self.order.insert(used, key.clone());
+        self.bytes += bytes;
+        if let Some(old) = self.ready.insert(key, Entry { index, bytes, used }) {
+            self.order.remove(&old.used);
+            self.bytes -= old.bytes;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    fn key(tenant: &str, files: u64) -> IndexKey {
+        IndexKey {
+            tenant: TenantId::parse(tenant).unwrap(),
+            files,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_askers_share_one_build() {
+        let cache = Arc::new(IndexCache::new(1 << 20));
+        let builds = Arc::new(AtomicUsize::new(0));
+        let askers = (0..16).map(|_| {
+            let (cache, builds) = (cache.clone(), builds.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_build(key("acme", 1), || async {
+                        builds.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        Ok::<_, ()>(SeriesIndex::default())
+                    })
+                    .await
+            })
+        });
+        for asker in futures::future::join_all(askers).await {
+            assert!(asker.unwrap().is_ok());
+        }
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.builds(), 1);
+        assert_eq!(cache.usage().0, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_build_is_retried_and_new_files_miss() {
+        let cache = IndexCache::new(1 << 20);
+        let failed = cache
+            .get_or_build(key("acme", 1), || async { Err("storage down") })
+            .await;
+        assert_eq!(failed.unwrap_err(), "storage down");
+        assert_eq!(cache.usage().0, 0, "a failure is not held");
+        let ok = cache
+            .get_or_build(key("acme", 1), || async {
+                Ok::<_, ()>(SeriesIndex::default())
+            })
+            .await;
+        assert!(ok.is_ok());
+        let rebuilt = AtomicUsize::new(0);
+        for files in [1, 1, 2] {
+            let _ = cache
+                .get_or_build(key("acme", files), || async {
+                    rebuilt.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, ()>(SeriesIndex::default())
+                })
+                .await;
+        }
+        assert_eq!(
+            rebuilt.load(Ordering::SeqCst),
+            1,
+            "only the new files build"
+        );
+    }
+
+    #[tokio::test]
+    async fn bounded_by_bytes_least_recently_used_out() {
+        let one = SeriesIndex::default().bytes();
+        let cache = IndexCache::new(one * 8 * 2);
+        // An eighth of the budget is 2 indexes' worth: hold at most 16.
+        for t in 0..40 {
+            let _ = cache
+                .get_or_build(key(&format!("t{t}"), 0), || async {
+                    Ok::<_, ()>(SeriesIndex::default())
+                })
+                .await;
+        }
+        let (held, bytes) = cache.usage();
+        assert_eq!(held, 16);
+        assert!(bytes <= one * 16);
+        let calls = AtomicUsize::new(0);
+        let _ = cache
+            .get_or_build(key("t0", 0), || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, ()>(SeriesIndex::default())
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the oldest was evicted");
+    }
+}
