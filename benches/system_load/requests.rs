@@ -16,7 +16,7 @@ use super::stack::QueryStack;
 #[derive(Debug, Clone)]
 pub(crate) enum Query {
     /// `GET /v1/metrics?…`, of the service as shipped or of the reference
-    /// (the series index off).
+    /// (the metrics indexes off).
     Metrics {
         name: &'static str,
         params: String,

@@ -8,8 +8,8 @@
 //!
 //! Tenants are added in steps (`add`), each step drained to the end and the
 //! tables refreshed before anything is measured. The result cache is off,
-//! so every SQL request plans and scans; `/v1/metrics` series are answered
-//! from the series index as shipped, and by a second server with the index
+//! so every SQL request plans and scans; `/v1/metrics` is answered from
+//! the metrics indexes as shipped, and by a second server with the indexes
 //! off (`reference_base`) for the reference rows.
 
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub(crate) struct QueryStack {
     pub(crate) busy: TenantId,
     /// Distinct tenants in the tables so far.
     pub(crate) tenants: u64,
-    /// The same service with the `/v1/metrics` series index off.
+    /// The same service with the `/v1/metrics` indexes off.
     pub(crate) reference_base: String,
     server: Served,
     reference: Served,
@@ -120,14 +120,14 @@ impl QueryStack {
             queue_wait: Duration::from_secs(120),
             ..QueryConfig::default()
         };
-        // The reference answers every /v1/metrics series with queries, as
-        // before the series index; both read the same tables.
+        // The reference answers every /v1/metrics request with queries, as
+        // before the metrics indexes; both read the same tables.
         let reference = QueryState::new(
             tables.clone(),
             auth.clone(),
             registry.clone(),
             QueryConfig {
-                series_index_bytes: 0,
+                metrics_index_bytes: 0,
                 ..config.clone()
             },
         )?;

@@ -67,9 +67,9 @@ pub struct QueryConfig {
     /// Result cache budget (0 disables it) and entry bound.
     pub cache_bytes: usize,
     pub cache_entries: usize,
-    /// Budget of the `/v1/metrics` series indexes held in memory (0: every
-    /// series request queries the tables instead).
-    pub series_index_bytes: usize,
+    /// Budget of the `/v1/metrics` indexes held in memory (0: every
+    /// metrics request queries the tables instead).
+    pub metrics_index_bytes: usize,
     /// DataFusion partitions per query.
     pub target_partitions: usize,
 }
@@ -86,7 +86,7 @@ impl Default for QueryConfig {
             queue_wait: Duration::from_secs(2),
             cache_bytes: 64 << 20,
             cache_entries: 10_000,
-            series_index_bytes: 64 << 20,
+            metrics_index_bytes: 64 << 20,
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
@@ -146,7 +146,7 @@ pub struct QueryEngine {
     runtime: Arc<RuntimeEnv>,
     permits: Arc<Semaphore>,
     cache: ResultCache,
-    series_indexes: IndexCache,
+    metrics_indexes: IndexCache,
     /// Gives each tenant catalog its `sync_runs` table; `None` leaves it out.
     registry: Option<revstream_registry::Registry>,
 }
@@ -158,7 +158,7 @@ impl std::fmt::Debug for QueryEngine {
             .field("config", &self.config)
             .field("available_slots", &self.permits.available_permits())
             .field("cache", &self.cache)
-            .field("series_indexes", &self.series_indexes)
+            .field("metrics_indexes", &self.metrics_indexes)
             .finish_non_exhaustive()
     }
 }
@@ -183,7 +183,7 @@ impl QueryEngine {
         Ok(Self {
             permits: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
             cache: ResultCache::new(config.cache_bytes, config.cache_entries),
-            series_indexes: IndexCache::new(config.series_index_bytes),
+            metrics_indexes: IndexCache::new(config.metrics_index_bytes),
             tables,
             config,
             base,
@@ -211,9 +211,9 @@ impl QueryEngine {
         &self.cache
     }
 
-    /// The `/v1/metrics` series indexes (see [`crate::metrics`]).
-    pub fn series_indexes(&self) -> &IndexCache {
-        &self.series_indexes
+    /// The `/v1/metrics` indexes (see [`crate::metrics`]).
+    pub fn metrics_indexes(&self) -> &IndexCache {
+        &self.metrics_indexes
     }
 
     /// A `SessionContext` holding only `tenant`'s tables at the current

@@ -148,19 +148,19 @@ impl Collector for CacheCollector {
             let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
             counter.encode(metric)?;
         }
-        let indexes = self.0.engine().series_indexes();
+        let indexes = self.0.engine().metrics_indexes();
         let builds = ConstCounter::new(indexes.builds());
         builds.encode(encoder.encode_descriptor(
-            "revstream_query_series_index_builds",
-            "/v1/metrics series indexes built (one per tenant and version of its files asked)",
+            "revstream_query_metrics_index_builds",
+            "/v1/metrics indexes built (one per tenant, kind and version of its files asked)",
             None,
             builds.metric_type(),
         )?)?;
         let (_, bytes) = indexes.usage();
         let held = ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX));
         held.encode(encoder.encode_descriptor(
-            "revstream_query_series_index_bytes",
-            "Memory the held /v1/metrics series indexes take (about)",
+            "revstream_query_metrics_index_bytes",
+            "Memory the held /v1/metrics indexes take (about)",
             None,
             held.metric_type(),
         )?)?;

@@ -12,10 +12,10 @@
 //! A dashboard asks many ranges and intervals of the same few tenants, and
 //! each asked two DataFusion queries; at concurrency 16 on two cores the
 //! planning and scanning was most of the latency. The index answers any
-//! range, interval and metric subset of a series (group_by requests still
-//! query: their keys are open-ended). It is the queries' result over the
-//! whole history, so an answer from it equals the queries' answer; the
-//! tests compare the two.
+//! range, interval and metric subset of a series (grouped requests have
+//! [`super::group_index`]). It is the queries' result over the whole
+//! history, so an answer from it equals the queries' answer; the tests
+//! compare the two.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,6 +1,7 @@
-//! The series indexes held in memory: keyed by tenant and the identity of
-//! the tenant's files, bounded by bytes (least recently used out first),
-//! built once however many requests ask at the same moment.
+//! The `/v1/metrics` indexes held in memory: keyed by tenant, the identity
+//! of the tenant's files and what the index is of, bounded by bytes (least
+//! recently used out first), built once however many requests ask at the
+//! same moment.
 //!
 //! The key is the tenant's own files, not the tables' versions: a commit
 //! of another tenant leaves this tenant's files, and so its index, as they
@@ -16,6 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use revstream_schemas::TenantId;
 use tokio::sync::OnceCell;
 
+use chrono_tz::Tz;
+
+use super::GroupBy;
+use super::group_index::GroupIndex;
 use super::index::SeriesIndex;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -24,9 +29,34 @@ pub(crate) struct IndexKey {
     /// [`crate::tables::TablesSnapshot::tenant_fingerprint`] of the tables
     /// the index reads.
     pub(crate) files: u64,
+    pub(crate) shape: Shape,
 }
 
-/// Bounded, single-flight store of [`SeriesIndex`]es.
+/// What an index is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Shape {
+    Series,
+    /// Booked days are local dates, so a grouped index is per timezone.
+    Groups(GroupBy, Tz),
+}
+
+/// An index of either shape.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum MetricsIndex {
+    Series(SeriesIndex),
+    Groups(GroupIndex),
+}
+
+impl MetricsIndex {
+    fn bytes(&self) -> usize {
+        match self {
+            MetricsIndex::Series(i) => i.bytes(),
+            MetricsIndex::Groups(i) => i.bytes(),
+        }
+    }
+}
+
+/// Bounded, single-flight store of [`MetricsIndex`]es.
 pub struct IndexCache {
     max_bytes: usize,
     inner: Mutex<Lru>,
@@ -41,11 +71,11 @@ struct Lru {
     clock: u64,
     bytes: usize,
     /// Builds under way: later askers wait on the same cell.
-    building: HashMap<IndexKey, Arc<OnceCell<Arc<SeriesIndex>>>>,
+    building: HashMap<IndexKey, Arc<OnceCell<Arc<MetricsIndex>>>>,
 }
 
 struct Entry {
-    index: Arc<SeriesIndex>,
+    index: Arc<MetricsIndex>,
     bytes: usize,
     used: u64,
 }
@@ -92,10 +122,10 @@ impl IndexCache {
         &self,
         key: IndexKey,
         build: F,
-    ) -> Result<Arc<SeriesIndex>, E>
+    ) -> Result<Arc<MetricsIndex>, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<SeriesIndex, E>>,
+        Fut: Future<Output = Result<MetricsIndex, E>>,
     {
         let cell = {
             let mut lru = self.lock();
@@ -133,7 +163,7 @@ impl IndexCache {
 }
 
 impl Lru {
-    fn touch(&mut self, key: &IndexKey) -> Option<Arc<SeriesIndex>> {
+    fn touch(&mut self, key: &IndexKey) -> Option<Arc<MetricsIndex>> {
         self.clock += 1;
         let now = self.clock;
         let entry = self.ready.get_mut(key)?;
@@ -146,7 +176,7 @@ impl Lru {
 
     /// Holds `index` unless it is over an eighth of the budget (one tenant
     /// must not flush every other).
-    fn insert(&mut self, key: IndexKey, index: Arc<SeriesIndex>, bytes: usize, max_bytes: usize) {
+    fn insert(&mut self, key: IndexKey, index: Arc<MetricsIndex>, bytes: usize, max_bytes: usize) {
         if bytes > max_bytes / 8 {
             return;
         }
@@ -179,7 +209,12 @@ mod tests {
         IndexKey {
             tenant: TenantId::parse(tenant).unwrap(),
             files,
+            shape: Shape::Series,
         }
+    }
+
+    fn empty() -> MetricsIndex {
+        MetricsIndex::Series(SeriesIndex::default())
     }
 
     #[tokio::test]
@@ -193,7 +228,7 @@ mod tests {
                     .get_or_build(key("acme", 1), || async {
                         builds.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                        Ok::<_, ()>(SeriesIndex::default())
+                        Ok::<_, ()>(empty())
                     })
                     .await
             })
@@ -215,9 +250,7 @@ mod tests {
         assert_eq!(failed.unwrap_err(), "storage down");
         assert_eq!(cache.usage().0, 0, "a failure is not held");
         let ok = cache
-            .get_or_build(key("acme", 1), || async {
-                Ok::<_, ()>(SeriesIndex::default())
-            })
+            .get_or_build(key("acme", 1), || async { Ok::<_, ()>(empty()) })
             .await;
         assert!(ok.is_ok());
         let rebuilt = AtomicUsize::new(0);
@@ -225,7 +258,7 @@ mod tests {
             let _ = cache
                 .get_or_build(key("acme", files), || async {
                     rebuilt.fetch_add(1, Ordering::SeqCst);
-                    Ok::<_, ()>(SeriesIndex::default())
+                    Ok::<_, ()>(empty())
                 })
                 .await;
         }
@@ -238,14 +271,12 @@ mod tests {
 
     #[tokio::test]
     async fn bounded_by_bytes_least_recently_used_out() {
-        let one = SeriesIndex::default().bytes();
+        let one = empty().bytes();
         let cache = IndexCache::new(one * 8 * 2);
         // An eighth of the budget is 2 indexes' worth: hold at most 16.
         for t in 0..40 {
             let _ = cache
-                .get_or_build(key(&format!("t{t}"), 0), || async {
-                    Ok::<_, ()>(SeriesIndex::default())
-                })
+                .get_or_build(key(&format!("t{t}"), 0), || async { Ok::<_, ()>(empty()) })
                 .await;
         }
         let (held, bytes) = cache.usage();
@@ -255,7 +286,7 @@ mod tests {
         let _ = cache
             .get_or_build(key("t0", 0), || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, ()>(SeriesIndex::default())
+                Ok::<_, ()>(empty())
             })
             .await;
         assert_eq!(calls.load(Ordering::SeqCst), 1, "the oldest was evicted");

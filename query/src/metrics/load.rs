@@ -51,7 +51,7 @@ pub(super) fn ints(batch: &RecordBatch, index: usize) -> Result<Vec<i64>> {
         .collect())
 }
 
-fn opt_ints(batch: &RecordBatch, index: usize) -> Result<Vec<Option<i64>>> {
+pub(super) fn opt_ints(batch: &RecordBatch, index: usize) -> Result<Vec<Option<i64>>> {
     let a = column(batch, index, &DataType::Int64)?;
     let a = a.as_primitive::<Int64Type>();
     Ok((0..a.len())
@@ -67,7 +67,7 @@ pub(super) fn texts(batch: &RecordBatch, index: usize) -> Result<Vec<Option<Stri
         .collect())
 }
 
-fn bools(batch: &RecordBatch, index: usize) -> Result<Vec<bool>> {
+pub(super) fn bools(batch: &RecordBatch, index: usize) -> Result<Vec<bool>> {
     let a = column(batch, index, &DataType::Boolean)?;
     let a = a.as_boolean();
     Ok((0..a.len()).map(|i| !a.is_null(i) && a.value(i)).collect())
@@ -286,25 +286,43 @@ pub(crate) async fn calls_by(
             if !scheduled[i].is_some_and(|d| d >= from && d <= to) {
                 continue;
             }
-            match status[i].as_deref() {
-                Some("canceled") => sums.canceled_calls += 1,
-                Some("rescheduled") => sums.rescheduled_calls += 1,
-                _ => match attendance[i].as_deref() {
-                    Some("showed") => {
-                        sums.showed += 1;
-                        sums.offers += i64::from(offer[i]);
-                        sums.closed += i64::from(closed[i]);
-                    }
-                    Some("no_show") => sums.no_shows += 1,
-                    _ => sums.pending += 1,
-                },
-            }
+            count_call(
+                sums,
+                status[i].as_deref(),
+                attendance[i].as_deref(),
+                offer[i],
+                closed[i],
+            );
         }
     }
     // Calls that matched only through the wide booked_at window count
     // nothing; drop groups that ended up empty.
     out.retain(|_, s| *s != Sums::default());
     Ok(out)
+}
+
+/// Counts a call on its scheduled day: canceled, rescheduled, or by
+/// attendance (showed, with its offer and close; no-show; pending).
+pub(super) fn count_call(
+    sums: &mut Sums,
+    status: Option<&str>,
+    attendance: Option<&str>,
+    offer: bool,
+    closed: bool,
+) {
+    match status {
+        Some("canceled") => sums.canceled_calls += 1,
+        Some("rescheduled") => sums.rescheduled_calls += 1,
+        _ => match attendance {
+            Some("showed") => {
+                sums.showed += 1;
+                sums.offers += i64::from(offer);
+                sums.closed += i64::from(closed);
+            }
+            Some("no_show") => sums.no_shows += 1,
+            _ => sums.pending += 1,
+        },
+    }
 }
 
 /// Cash and refunds per group over `[from, to]`, by the payment's

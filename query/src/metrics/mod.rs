@@ -2,10 +2,18 @@
 //! tenant-local dates, as a series of periods or per group.
 //!
 //! ```text
-//!  params ─▶ MetricsRequest (validated) ─▶ currency (the only one, or the asked one)
-//!         ─▶ load (tenant context) ─▶ per-day sums ─▶ periods (day | ISO week | month, clipped to [from, to])
+//!  params ─▶ MetricsRequest (validated) ─▶ result cache (tenant, request, the tenant's files)
+//!         ─▶ currency (the only one, or the asked one)
+//!         ─▶ per-day sums ─▶ periods (day | ISO week | month, clipped to [from, to])   or per-group sums
 //!         ─▶ values: additive sums, point-in-time MRR, rates from sums (null on a zero denominator)
 //! ```
+//!
+//! The sums come from the tenant's in-memory indexes ([`index`] for
+//! series, [`group_index`] per grouping; [`indexed`]), built by the first
+//! request after the tenant's files change and held in a bounded
+//! [`IndexCache`]; with the indexes off (`metrics_index_bytes` 0), from
+//! queries per request ([`queried`], over [`load`]). Both give the same
+//! answer; `tests/it/metrics_index.rs` compares them.
 //!
 //! # Decisions
 //! - Days are the tenant's local dates, as materialized by the pipeline
@@ -29,34 +37,34 @@
 //! - Default interval: `day`. The range may span at most
 //!   [`MAX_RANGE_DAYS`] days.
 
+mod answer;
 mod buckets;
 mod definitions;
+mod group_index;
 mod index;
 mod index_cache;
+mod indexed;
 mod load;
+mod queried;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeSet;
 
 use axum::body::Bytes;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use deltalake::datafusion::common::DataFusionError;
-use deltalake::datafusion::execution::SessionState;
 use revstream_schemas::{Currency, TableName, TenantId};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 pub use buckets::Interval;
 pub use definitions::Metric;
 use definitions::{Family, Sums};
-use index::SeriesIndex;
 pub use index_cache::IndexCache;
-use index_cache::IndexKey;
 
 use crate::cache::{CacheKey, CacheKind, Cached};
 use crate::engine::QueryEngine;
 use crate::error::{QueryError, Result};
-use crate::tables::{Tables, TablesSnapshot};
+use crate::tables::Tables;
 
 /// Longest range of one request, in days (about ten years).
 pub const MAX_RANGE_DAYS: i64 = 3660;
@@ -279,24 +287,10 @@ pub async fn compute(
     if let Some(Cached::Metrics(answer)) = engine.cache().get(&key) {
         return Ok(answer);
     }
-    let answer = match request.group_by {
-        None if engine.series_indexes().enabled() => {
-            let index = series_index(engine, snapshot, tenant).await?;
-            from_index(tenant, request, &index)?
-        }
-        _ => {
-            // Cache hits above do not wait for a slot.
-            let _permit = engine.permit().await?;
-            let work = Work {
-                state: engine.tenant_state(snapshot, tenant)?,
-                tables: engine.tables().clone(),
-                memory_limit: engine.config().memory_limit,
-                tenant: tenant.clone(),
-                timezone,
-                request: request.clone(),
-            };
-            engine.with_timeout(work.run()).await?
-        }
+    let answer = if engine.metrics_indexes().enabled() {
+        indexed::answer(engine, snapshot, tenant, timezone, request).await?
+    } else {
+        queried::answer(engine, snapshot, tenant, timezone, request).await?
     };
     let text =
         Bytes::from(serde_json::to_vec(&answer).map_err(|e| QueryError::Internal(e.to_string()))?);
@@ -306,231 +300,12 @@ pub async fn compute(
     Ok(text)
 }
 
-/// The tables a [`SeriesIndex`] reads.
-const INDEXED: [TableName; 2] = [TableName::MetricsDaily, TableName::MrrMovements];
-
-/// The tenant's series index at `snapshot`: held, or built in a query slot
-/// (one build however many requests ask).
-async fn series_index(
-    engine: &QueryEngine,
-    snapshot: Arc<TablesSnapshot>,
-    tenant: &TenantId,
-) -> Result<Arc<SeriesIndex>> {
-    let key = IndexKey {
-        tenant: tenant.clone(),
-        files: snapshot.tenant_fingerprint(tenant, &INDEXED),
-    };
-    engine
-        .series_indexes()
-        .get_or_build(key, || async {
-            let _permit = engine.permit().await?;
-            let state = engine.tenant_state(snapshot, tenant)?;
-            let tables = engine.tables().clone();
-            let memory_limit = engine.config().memory_limit;
-            engine
-                .with_timeout(async move {
-                    SeriesIndex::load(&state)
-                        .await
-                        .map_err(|e| internal_error(&tables, memory_limit, &e))
-                })
-                .await
-        })
-        .await
-}
-
-/// A series answer from the tenant's index: the same values as
-/// [`Work::series`] computes with queries.
-fn from_index(tenant: &TenantId, r: &MetricsRequest, index: &SeriesIndex) -> Result<Value> {
-    let currency = match r.currency {
-        Some(c) => Some(c.to_string()),
-        None if r.needs_currency() => only_currency(index.currencies())?,
-        None => None,
-    };
-    let mut answer = header(tenant, r, currency.as_deref());
-    let days = index.daily(r.from, r.to, currency.as_deref());
-    let at = match currency.as_deref() {
-        Some(c) if r.needs_point_in_time() => index.state_at(c, &period_ends(r)),
-        _ => HashMap::new(),
-    };
-    series(r, &days, &at, &mut answer);
-    Ok(Value::Object(answer))
-}
-
-/// The tenant's only currency; none yet is `None`; several need
-/// `currency=`.
-fn only_currency(mut found: Vec<String>) -> Result<Option<String>> {
-    match found.len() {
-        0 => Ok(None),
-        1 => Ok(found.pop()),
-        _ => Err(QueryError::CurrencyRequired(found)),
-    }
-}
-
-/// What every answer starts with.
-fn header(tenant: &TenantId, r: &MetricsRequest, currency: Option<&str>) -> Map<String, Value> {
-    let mut answer = Map::new();
-    answer.insert("tenant".into(), json!(tenant.as_str()));
-    answer.insert("currency".into(), json!(currency));
-    answer.insert("from".into(), json!(r.from.to_string()));
-    answer.insert("to".into(), json!(r.to.to_string()));
-    answer.insert("interval".into(), json!(r.interval.as_str()));
-    answer
-}
-
-/// The days MRR and active customers are needed at: the end of each
-/// period and the day before it, sorted.
-fn period_ends(r: &MetricsRequest) -> Vec<NaiveDate> {
-    let mut ends: BTreeSet<NaiveDate> = BTreeSet::new();
-    for (start, end) in buckets::buckets(r.from, r.to, r.interval) {
-        ends.insert(end);
-        if let Some(before) = start.pred_opt() {
-            ends.insert(before);
-        }
-    }
-    ends.into_iter().collect()
-}
-
-/// The series and totals of `r` from per-day sums and day-end states.
-fn series(
-    r: &MetricsRequest,
-    days: &BTreeMap<NaiveDate, Sums>,
-    at: &HashMap<NaiveDate, (i64, i64)>,
-    answer: &mut Map<String, Value>,
-) {
-    let period = |start: NaiveDate, end: NaiveDate| {
-        let mut sums = Sums::default();
-        for (_, s) in days.range(start..=end) {
-            sums.add(s);
-        }
-        let state = |d: Option<NaiveDate>| d.and_then(|d| at.get(&d)).copied().unwrap_or((0, 0));
-        (sums.mrr, sums.active_customers) = state(Some(end));
-        (sums.mrr_start, sums.active_customers_start) = state(start.pred_opt());
-        sums
-    };
-    let series: Vec<Value> = buckets::buckets(r.from, r.to, r.interval)
-        .into_iter()
-        .map(|(start, end)| {
-            let mut entry = r.values(&period(start, end));
-            entry.insert("start".into(), json!(start.to_string()));
-            entry.insert("end".into(), json!(end.to_string()));
-            Value::Object(entry)
-        })
-        .collect();
-    answer.insert("series".into(), Value::Array(series));
-    answer.insert(
-        "totals".into(),
-        Value::Object(r.values(&period(r.from, r.to))),
-    );
-}
-
 /// Our own SQL failing is never the caller's fault, unless it ran out of
 /// memory or storage failed.
 fn internal_error(tables: &Tables, memory_limit: usize, e: &DataFusionError) -> QueryError {
     match QueryError::from_datafusion(e, false, memory_limit, &|m| tables.redact(m)) {
         QueryError::InvalidSql(m) | QueryError::QueryFailed(m) => QueryError::Internal(m),
         other => other,
-    }
-}
-
-/// One metrics request answered by queries, movable onto its own task.
-struct Work {
-    state: SessionState,
-    tables: Arc<Tables>,
-    memory_limit: usize,
-    tenant: TenantId,
-    timezone: Tz,
-    request: MetricsRequest,
-}
-
-impl Work {
-    fn error(&self, e: &DataFusionError) -> QueryError {
-        internal_error(&self.tables, self.memory_limit, e)
-    }
-
-    async fn currency(&self) -> Result<Option<String>> {
-        if let Some(c) = self.request.currency {
-            return Ok(Some(c.to_string()));
-        }
-        if !self.request.needs_currency() {
-            return Ok(None);
-        }
-        let found = load::currencies(&self.state)
-            .await
-            .map_err(|e| self.error(&e))?;
-        only_currency(found)
-    }
-
-    async fn run(self) -> Result<Value> {
-        let currency = self.currency().await?;
-        let r = &self.request;
-        let mut answer = header(&self.tenant, r, currency.as_deref());
-        match r.group_by {
-            None => self.series(currency.as_deref(), &mut answer).await?,
-            Some(by) => {
-                answer.insert("group_by".into(), json!(by.as_str()));
-                self.groups(by, currency.as_deref(), &mut answer).await?;
-            }
-        }
-        Ok(Value::Object(answer))
-    }
-
-    async fn series(&self, currency: Option<&str>, answer: &mut Map<String, Value>) -> Result<()> {
-        let r = &self.request;
-        // MRR and active customers at period ends; both queries run at once.
-        let daily = load::daily(&self.state, r.from, r.to, currency);
-        let state = async {
-            match currency {
-                Some(c) if r.needs_point_in_time() => {
-                    load::state_at(&self.state, c, &period_ends(r)).await
-                }
-                _ => Ok(HashMap::new()),
-            }
-        };
-        let (days, at) = futures::try_join!(daily, state).map_err(|e| self.error(&e))?;
-        series(r, &days, &at, answer);
-        Ok(())
-    }
-
-    async fn groups(
-        &self,
-        by: GroupBy,
-        currency: Option<&str>,
-        answer: &mut Map<String, Value>,
-    ) -> Result<()> {
-        let r = &self.request;
-        let calls = async {
-            if r.needs(Family::Calls) {
-                load::calls_by(&self.state, by, r.from, r.to, self.timezone).await
-            } else {
-                Ok(BTreeMap::new())
-            }
-        };
-        let cash = async {
-            match (r.needs(Family::Cash), currency) {
-                (true, Some(c)) => load::cash_by(&self.state, by, r.from, r.to, c).await,
-                _ => Ok(BTreeMap::new()),
-            }
-        };
-        let (calls, cash) = futures::try_join!(calls, cash).map_err(|e| self.error(&e))?;
-        let mut groups: BTreeMap<Option<String>, Sums> = BTreeMap::new();
-        for (k, s) in calls.into_iter().chain(cash) {
-            groups.entry(k).or_default().add(&s);
-        }
-        let mut totals = Sums::default();
-        let mut named = Vec::new();
-        let mut unnamed = None;
-        for (key, sums) in &groups {
-            totals.add(sums);
-            let entry = json!({"key": key, "totals": Value::Object(r.values(sums))});
-            match key {
-                Some(_) => named.push(entry),
-                None => unnamed = Some(entry),
-            }
-        }
-        named.extend(unnamed);
-        answer.insert("groups".into(), Value::Array(named));
-        answer.insert("totals".into(), Value::Object(r.values(&totals)));
-        Ok(())
     }
 }
 

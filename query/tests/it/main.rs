@@ -11,7 +11,7 @@ mod golden;
 mod http;
 mod isolation;
 mod metrics;
+mod metrics_index;
 mod perf;
 mod prometheus;
-mod series_index;
 mod support;

@@ -1,16 +1,17 @@
-//! `/v1/metrics` series answered from the in-memory series index equal the
-//! answers of the queries it replaces, and the index follows commits: a
-//! commit of the tenant is seen at once, another tenant's builds nothing.
+//! `/v1/metrics` answered from the in-memory indexes (series and groups)
+//! equal the answers of the queries they replace, and the indexes follow
+//! commits: a commit of the tenant is seen at once, another tenant's
+//! builds nothing.
 
 use revstream_query::{QueryConfig, TablesOptions};
 use serde_json::Value;
 
 use crate::support::{ADMIN_TOKEN, Server, payment, standard_fixture, subscription, test_config};
 
-fn config(series_index_bytes: usize) -> QueryConfig {
+fn config(metrics_index_bytes: usize) -> QueryConfig {
     QueryConfig {
         cache_bytes: 0,
-        series_index_bytes,
+        metrics_index_bytes,
         ..test_config()
     }
 }
@@ -29,7 +30,7 @@ fn builds(s: &Server) -> u64 {
     let text = s.metrics_text();
     let line = text
         .lines()
-        .find(|l| l.starts_with("revstream_query_series_index_builds_total "))
+        .find(|l| l.starts_with("revstream_query_metrics_index_builds_total "))
         .unwrap_or_else(|| panic!("no builds counter in\n{text}"));
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
@@ -43,6 +44,8 @@ async fn the_index_answers_as_the_queries_do() {
         "from=2026-01-01&to=2026-03-31",
         "from=2025-12-15&to=2026-02-10",
         "from=2026-02-14&to=2026-02-14",
+        // k7 is booked on 2026-03-01 in UTC, on 02-28 in New York.
+        "from=2026-03-01&to=2026-03-15",
         "from=2026-04-01&to=2026-06-30",
         "from=2020-01-01&to=2029-12-31",
     ];
@@ -53,6 +56,10 @@ async fn the_index_answers_as_the_queries_do() {
         "&metrics=mrr,mrr_start,active_customers,nrr,arpu",
         "&metrics=showed,close_rate,booked_calls",
         "&metrics=cash_collected,refunds,net_revenue&interval=month",
+        "&group_by=closer",
+        "&group_by=setter&metrics=booked_calls,showed,cash_collected",
+        "&group_by=source",
+        "&group_by=call_type&metrics=cash_collected,refunds,close_rate",
     ];
     let currencies = ["", "&currency=usd", "&currency=eur", "&currency=gbp"];
     let mut compared = 0;
@@ -69,12 +76,12 @@ async fn the_index_answers_as_the_queries_do() {
             }
         }
     }
-    assert_eq!(compared, 3 * 5 * 6 * 4);
-    // Every series request of a tenant came from one index: one build per
-    // tenant, none by the server that queries.
-    assert_eq!(builds(&indexed), 3);
+    assert_eq!(compared, 3 * 6 * 10 * 4);
+    // Every request of a tenant came from its indexes: per tenant one
+    // series index and one per grouping; none by the server that queries.
+    assert_eq!(builds(&indexed), 3 * 5);
     assert_eq!(builds(&queried), 0);
-    // The comparison covered answers with money, MRR and errors.
+    // The comparison covered answers with money, MRR, groups and errors.
     let (status, acme) = answer(
         &indexed,
         "acme",
@@ -85,6 +92,21 @@ async fn the_index_answers_as_the_queries_do() {
     assert!(acme["totals"]["mrr"].as_i64().unwrap() > 0, "{acme}");
     let (status, _) = answer(&indexed, "acme", "from=2026-01-01&to=2026-03-31").await;
     assert_eq!(status, 400, "acme has two currencies");
+    let (status, closers) = answer(
+        &indexed,
+        "acme",
+        "from=2026-01-01&to=2026-03-31&currency=usd&group_by=closer",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        closers["groups"].as_array().unwrap().len() >= 2,
+        "{closers}"
+    );
+    assert!(
+        closers["totals"]["cash_collected"].as_i64().unwrap() > 0,
+        "{closers}"
+    );
 }
 
 #[tokio::test]
@@ -93,10 +115,12 @@ async fn a_commit_of_the_tenant_is_seen_and_another_tenants_builds_nothing() {
     let tables = f.tables(TablesOptions::default()).await;
     let s = Server::start(tables.clone(), config(64 << 20)).await;
     let query = "from=2026-01-01&to=2026-03-31&interval=month&currency=usd";
+    let grouped = "from=2026-01-01&to=2026-03-31&currency=usd&group_by=closer";
     let (_, before) = answer(&s, "beta", query).await;
     let (_, again) = answer(&s, "beta", query).await;
     assert_eq!(before, again);
-    assert_eq!(builds(&s), 1);
+    let (_, groups_before) = answer(&s, "beta", grouped).await;
+    assert_eq!(builds(&s), 2, "a series index and a closer index");
 
     // Another tenant commits: beta's files are unchanged, so is its index.
     f.ingest(
@@ -114,10 +138,11 @@ async fn a_commit_of_the_tenant_is_seen_and_another_tenants_builds_nothing() {
     tables.refresh().await;
     let (_, after_acme) = answer(&s, "beta", query).await;
     assert_eq!(after_acme, before);
+    assert_eq!(answer(&s, "beta", grouped).await.1, groups_before);
     assert_eq!(
         builds(&s),
-        1,
-        "another tenant's commit rebuilt beta's index"
+        2,
+        "another tenant's commit rebuilt beta's indexes"
     );
 
     // beta commits a payment and a new subscription: the next answer
@@ -147,9 +172,11 @@ async fn a_commit_of_the_tenant_is_seen_and_another_tenants_builds_nothing() {
     tables.refresh().await;
     let (status, after) = answer(&s, "beta", query).await;
     assert_eq!(status, 200, "{after}");
-    assert_eq!(builds(&s), 2);
+    let (_, groups_after) = answer(&s, "beta", grouped).await;
+    assert_eq!(builds(&s), 4);
     let cash = |v: &Value| v["totals"]["cash_collected"].as_i64().unwrap();
     let mrr = |v: &Value| v["totals"]["mrr"].as_i64().unwrap();
     assert_eq!(cash(&after), cash(&before) + 2_500);
     assert_eq!(mrr(&after), mrr(&before) + 1_000);
+    assert_eq!(cash(&groups_after), cash(&groups_before) + 2_500);
 }

@@ -1,0 +1,121 @@
+//! A `/v1/metrics` answer from the tenant's indexes: a series from its
+//! [`SeriesIndex`], groups from its [`GroupIndex`] for the grouping and
+//! timezone asked. Each is built by the first request after the tenant's
+//! files change and answers every later one without a query.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use revstream_schemas::{TableName, TenantId};
+use serde_json::Value;
+
+use super::answer::{groups, header, only_currency, period_ends, series};
+use super::group_index::GroupIndex;
+use super::index::SeriesIndex;
+use super::index_cache::{IndexKey, MetricsIndex, Shape};
+use super::{Family, MetricsRequest, internal_error};
+use crate::engine::QueryEngine;
+use crate::error::{QueryError, Result};
+use crate::tables::TablesSnapshot;
+
+pub(super) async fn answer(
+    engine: &QueryEngine,
+    snapshot: Arc<TablesSnapshot>,
+    tenant: &TenantId,
+    timezone: Tz,
+    r: &MetricsRequest,
+) -> Result<Value> {
+    let currency = match r.currency {
+        Some(c) => Some(c.to_string()),
+        None if r.needs_currency() => {
+            let index = index(engine, snapshot.clone(), tenant, Shape::Series).await?;
+            only_currency(series_of(&index)?.currencies())?
+        }
+        None => None,
+    };
+    let currency = currency.as_deref();
+    let mut answer = header(tenant, r, currency);
+    match r.group_by {
+        None => {
+            let index = index(engine, snapshot, tenant, Shape::Series).await?;
+            let index = series_of(&index)?;
+            let days = index.daily(r.from, r.to, currency);
+            let at = match currency {
+                Some(c) if r.needs_point_in_time() => index.state_at(c, &period_ends(r)),
+                _ => HashMap::new(),
+            };
+            series(r, &days, &at, &mut answer);
+        }
+        Some(by) => {
+            let index = index(engine, snapshot, tenant, Shape::Groups(by, timezone)).await?;
+            let MetricsIndex::Groups(index) = &*index else {
+                return Err(QueryError::Internal(
+                    "a series index under a group key".into(),
+                ));
+            };
+            let calls = match r.needs(Family::Calls) {
+                true => index.calls(r.from, r.to),
+                false => BTreeMap::new(),
+            };
+            let cash = match (r.needs(Family::Cash), currency) {
+                (true, Some(c)) => index.cash(r.from, r.to, c),
+                _ => BTreeMap::new(),
+            };
+            groups(r, calls, cash, &mut answer);
+        }
+    }
+    Ok(Value::Object(answer))
+}
+
+fn series_of(index: &MetricsIndex) -> Result<&SeriesIndex> {
+    match index {
+        MetricsIndex::Series(index) => Ok(index),
+        MetricsIndex::Groups(_) => Err(QueryError::Internal(
+            "a group index under a series key".into(),
+        )),
+    }
+}
+
+/// The tables an index of `shape` reads.
+fn tables_of(shape: Shape) -> &'static [TableName] {
+    match shape {
+        Shape::Series => &[TableName::MetricsDaily, TableName::MrrMovements],
+        Shape::Groups(..) => &[TableName::Calls, TableName::Payments, TableName::Refunds],
+    }
+}
+
+/// The tenant's index of `shape` at `snapshot`: held, or built in a query
+/// slot (one build however many requests ask).
+async fn index(
+    engine: &QueryEngine,
+    snapshot: Arc<TablesSnapshot>,
+    tenant: &TenantId,
+    shape: Shape,
+) -> Result<Arc<MetricsIndex>> {
+    let key = IndexKey {
+        tenant: tenant.clone(),
+        files: snapshot.tenant_fingerprint(tenant, tables_of(shape)),
+        shape,
+    };
+    engine
+        .metrics_indexes()
+        .get_or_build(key, || async {
+            let _permit = engine.permit().await?;
+            let state = engine.tenant_state(snapshot, tenant)?;
+            let tables = engine.tables().clone();
+            let memory_limit = engine.config().memory_limit;
+            engine
+                .with_timeout(async move {
+                    let built = match shape {
+                        Shape::Series => SeriesIndex::load(&state).await.map(MetricsIndex::Series),
+                        Shape::Groups(by, timezone) => GroupIndex::load(&state, by, timezone)
+                            .await
+                            .map(MetricsIndex::Groups),
+                    };
+                    built.map_err(|e| internal_error(&tables, memory_limit, &e))
+                })
+                .await
+        })
+        .await
+}
