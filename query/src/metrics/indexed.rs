@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 use revstream_schemas::{TableName, TenantId};
-use serde_json::Value;
 
-use super::answer::{groups, header, only_currency, period_ends, series};
+use super::answer::{Answer, only_currency, period_ends};
 use super::group_index::GroupIndex;
 use super::index::SeriesIndex;
 use super::index_cache::{IndexKey, MetricsIndex, Shape};
@@ -25,7 +24,7 @@ pub(super) async fn answer(
     tenant: &TenantId,
     timezone: Tz,
     r: &MetricsRequest,
-) -> Result<Value> {
+) -> Result<Answer> {
     let currency = match r.currency {
         Some(c) => Some(c.to_string()),
         None if r.needs_currency() => {
@@ -35,7 +34,7 @@ pub(super) async fn answer(
         None => None,
     };
     let currency = currency.as_deref();
-    let mut answer = header(tenant, r, currency);
+    let mut answer = Answer::new(tenant, r, currency);
     match r.group_by {
         None => {
             let index = index(engine, snapshot, tenant, Shape::Series).await?;
@@ -45,7 +44,7 @@ pub(super) async fn answer(
                 Some(c) if r.needs_point_in_time() => index.state_at(c, &period_ends(r)),
                 _ => HashMap::new(),
             };
-            series(r, &days, &at, &mut answer);
+            answer.series(r, &days, &at);
         }
         Some(by) => {
             let index = index(engine, snapshot, tenant, Shape::Groups(by, timezone)).await?;
@@ -62,10 +61,10 @@ pub(super) async fn answer(
                 (true, Some(c)) => index.cash(r.from, r.to, c),
                 _ => BTreeMap::new(),
             };
-            groups(r, calls, cash, &mut answer);
+            answer.groups(calls, cash);
         }
     }
-    Ok(Value::Object(answer))
+    Ok(answer)
 }
 
 fn series_of(index: &MetricsIndex) -> Result<&SeriesIndex> {

@@ -54,11 +54,10 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use deltalake::datafusion::common::DataFusionError;
 use revstream_schemas::{Currency, TableName, TenantId};
-use serde_json::{Map, Value};
 
 pub use buckets::Interval;
+use definitions::Family;
 pub use definitions::Metric;
-use definitions::{Family, Sums};
 pub use index_cache::IndexCache;
 
 use crate::cache::{CacheKey, CacheKind, Cached};
@@ -256,21 +255,13 @@ impl MetricsRequest {
     fn needs(&self, family: Family) -> bool {
         self.metrics.iter().any(|m| m.family() == family)
     }
-
-    fn values(&self, sums: &Sums) -> Map<String, Value> {
-        self.metrics
-            .iter()
-            .map(|m| (m.name().to_owned(), sums.value(*m)))
-            .collect()
-    }
 }
 
 /// The answer of `/v1/metrics` for `tenant` (whose days are in
 /// `timezone`) as JSON text, cached by the tenant's files.
 ///
-/// The text is what is cached: it costs its length, where the
-/// `serde_json::Value` it is built from costs about six times that, and a
-/// hit is sent without serializing again.
+/// The text is what is cached: it costs its length, and a hit is sent
+/// without serializing again.
 pub async fn compute(
     engine: &QueryEngine,
     tenant: &TenantId,

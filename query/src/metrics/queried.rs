@@ -9,9 +9,8 @@ use chrono_tz::Tz;
 use deltalake::datafusion::common::DataFusionError;
 use deltalake::datafusion::execution::SessionState;
 use revstream_schemas::TenantId;
-use serde_json::{Map, Value};
 
-use super::answer::{groups, header, only_currency, period_ends, series};
+use super::answer::{Answer, only_currency, period_ends};
 use super::{Family, GroupBy, MetricsRequest, internal_error, load};
 use crate::engine::QueryEngine;
 use crate::error::{QueryError, Result};
@@ -23,7 +22,7 @@ pub(super) async fn answer(
     tenant: &TenantId,
     timezone: Tz,
     request: &MetricsRequest,
-) -> Result<Value> {
+) -> Result<Answer> {
     // Cache hits do not wait for a slot; this does.
     let _permit = engine.permit().await?;
     let work = Work {
@@ -65,18 +64,18 @@ impl Work {
         only_currency(found)
     }
 
-    async fn run(self) -> Result<Value> {
+    async fn run(self) -> Result<Answer> {
         let currency = self.currency().await?;
         let r = &self.request;
-        let mut answer = header(&self.tenant, r, currency.as_deref());
+        let mut answer = Answer::new(&self.tenant, r, currency.as_deref());
         match r.group_by {
             None => self.series(currency.as_deref(), &mut answer).await?,
             Some(by) => self.groups(by, currency.as_deref(), &mut answer).await?,
         }
-        Ok(Value::Object(answer))
+        Ok(answer)
     }
 
-    async fn series(&self, currency: Option<&str>, answer: &mut Map<String, Value>) -> Result<()> {
+    async fn series(&self, currency: Option<&str>, answer: &mut Answer) -> Result<()> {
         let r = &self.request;
         // MRR and active customers at period ends; both queries run at once.
         let daily = load::daily(&self.state, r.from, r.to, currency);
@@ -89,16 +88,11 @@ impl Work {
             }
         };
         let (days, at) = futures::try_join!(daily, state).map_err(|e| self.error(&e))?;
-        series(r, &days, &at, answer);
+        answer.series(r, &days, &at);
         Ok(())
     }
 
-    async fn groups(
-        &self,
-        by: GroupBy,
-        currency: Option<&str>,
-        answer: &mut Map<String, Value>,
-    ) -> Result<()> {
+    async fn groups(&self, by: GroupBy, currency: Option<&str>, answer: &mut Answer) -> Result<()> {
         let r = &self.request;
         let calls = async {
             if r.needs(Family::Calls) {
@@ -114,7 +108,7 @@ impl Work {
             }
         };
         let (calls, cash) = futures::try_join!(calls, cash).map_err(|e| self.error(&e))?;
-        groups(r, calls, cash, answer);
+        answer.groups(calls, cash);
         Ok(())
     }
 }
