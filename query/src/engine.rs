@@ -72,6 +72,10 @@ pub struct QueryConfig {
     pub metrics_index_bytes: usize,
     /// DataFusion partitions per query.
     pub target_partitions: usize,
+    /// A tenant whose files add up to less than this is queried on one
+    /// partition: on small data, splitting a scan and merging it again
+    /// costs more than the second core gives.
+    pub single_partition_below_bytes: u64,
 }
 
 impl Default for QueryConfig {
@@ -88,6 +92,7 @@ impl Default for QueryConfig {
             cache_entries: 10_000,
             metrics_index_bytes: 64 << 20,
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            single_partition_below_bytes: 16 << 20,
         }
     }
 }
@@ -332,6 +337,9 @@ impl QueryEngine {
         tenant: &TenantId,
     ) -> Result<SessionState> {
         let mut state = self.query_state()?;
+        if snapshot.tenant_bytes(tenant) < self.config.single_partition_below_bytes {
+            state.config_mut().options_mut().execution.target_partitions = 1;
+        }
         state.register_catalog_list(tenant_catalog(snapshot, tenant, self.registry.as_ref()));
         // Fixes now() and friends for the query (and the optimizer needs it).
         state.mark_start_execution();

@@ -142,6 +142,17 @@ impl TablesSnapshot {
         hasher.finish()
     }
 
+    /// The bytes of `tenant`'s files in every table; tables whose files are
+    /// not listed count as large (`u64::MAX`).
+    pub fn tenant_bytes(&self, tenant: &TenantId) -> u64 {
+        self.entries
+            .values()
+            .fold(0u64, |sum, entry| match &entry.files {
+                Some(files) => sum.saturating_add(files.tenant_bytes(tenant)),
+                None => u64::MAX,
+            })
+    }
+
     /// The raw (not tenant-scoped) DataFusion provider of a table; an empty
     /// table with the documented schema until the pipeline creates it.
     /// Only [`crate::catalog`] hands it out, wrapped in the tenant filter.

@@ -123,6 +123,13 @@ impl TenantFiles {
         }
     }
 
+    /// The bytes of `tenant`'s files.
+    pub(crate) fn tenant_bytes(&self, tenant: &TenantId) -> u64 {
+        self.by_tenant
+            .get(tenant.as_str())
+            .map_or(0, |files| files.iter().map(|f| f.object_meta.size).sum())
+    }
+
     /// The provider of `tenant`'s rows of this table version.
     pub(crate) fn provider(self: &Arc<Self>, tenant: &TenantId) -> Arc<dyn TableProvider> {
         Arc::new(TenantFilesTable {

@@ -12,6 +12,7 @@ mod http;
 mod isolation;
 mod metrics;
 mod metrics_index;
+mod partitions;
 mod perf;
 mod prometheus;
 mod support;
