@@ -14,7 +14,7 @@ use super::duckdb::{self, DuckOutcome};
 use super::generator::{StreamSpec, tenant_events, tenant_id};
 use super::latency::{fmt_ms, thousands};
 use super::report::{Outcome, Section, Target};
-use super::requests::{Query, in_process, measure, requests_for};
+use super::requests::{Query, in_process, in_process_metrics, measure, requests_for};
 use super::settings::Settings;
 use super::stack::{BUSY, QueryStack};
 
@@ -167,7 +167,9 @@ pub(crate) async fn run(
     ));
     latency.note(
         "over HTTP/1.1 on 127.0.0.1 with an analyst key, result cache off, default query limits \
-         (8 queries at once; more wait for a slot, and the wait counts); 3 warm-up requests first",
+         (8 queries at once; more wait for a slot, and the wait counts); 3 warm-up requests first; the \
+         generator (same process, same cores) checks each answer's status, shape and size, parsing only \
+         the fields it checks",
     );
     latency.note(
         "`/v1/metrics` is answered from the tenant's in-memory indexes, as shipped (a series index; one per \
@@ -205,6 +207,31 @@ pub(crate) async fn run(
             }
         }
     }
+
+    bar.set_message("query: /v1/metrics in process");
+    let mut in_process_notes = Vec::new();
+    for query in &queries {
+        if let Query::Metrics {
+            name,
+            params,
+            reference: false,
+        } = query
+        {
+            let (l, bytes) = in_process_metrics(&stack, params, settings.query_requests).await?;
+            in_process_notes.push(format!(
+                "{}: p50 {} / p99 {} ms, {} KB",
+                name.trim_start_matches("/v1/metrics: "),
+                fmt_ms(l.p50()),
+                fmt_ms(l.p99()),
+                thousands(bytes as u64 / 1024)
+            ));
+        }
+    }
+    latency.note(format!(
+        "`/v1/metrics` as shipped through the query layer in this process (no HTTP, no client parsing the \
+         answer), concurrency 1: {}",
+        in_process_notes.join("; ")
+    ));
 
     bar.set_message("query: the same SQL in process and in DuckDB");
     let mut engine = Vec::new();
