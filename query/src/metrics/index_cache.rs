@@ -9,7 +9,7 @@
 //! the next request misses and builds from what is committed; an index is
 //! never stale.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -72,7 +72,15 @@ struct Lru {
     bytes: usize,
     /// Builds under way: later askers wait on the same cell.
     building: HashMap<IndexKey, Arc<OnceCell<Arc<MetricsIndex>>>>,
+    /// Indexes found too large to hold (over an eighth of the budget), by
+    /// tenant and shape: their requests query instead of building an index
+    /// each time. A tenant's data only grows, so this is not undone.
+    oversized: HashSet<(TenantId, Shape)>,
 }
+
+/// Most (tenant, shape) pairs remembered as too large; past it the set
+/// starts over (a rebuild each tells again).
+const MAX_OVERSIZED: usize = 10_000;
 
 struct Entry {
     index: Arc<MetricsIndex>,
@@ -116,6 +124,14 @@ impl IndexCache {
         self.builds.load(Ordering::Relaxed)
     }
 
+    /// Whether indexes of this tenant and shape are too large to hold:
+    /// then requests query rather than build one each.
+    pub(crate) fn oversized(&self, key: &IndexKey) -> bool {
+        self.lock()
+            .oversized
+            .contains(&(key.tenant.clone(), key.shape))
+    }
+
     /// The index of `key`, built by `build` unless held or being built. A
     /// failed build is not kept: the next request tries again.
     pub(crate) async fn get_or_build<E, F, Fut>(
@@ -149,7 +165,15 @@ impl IndexCache {
         {
             lru.building.remove(&key);
             if let Ok(index) = &built {
-                lru.insert(key, index.clone(), index.bytes(), self.max_bytes);
+                let bytes = index.bytes();
+                if bytes > self.max_bytes / 8 {
+                    if lru.oversized.len() >= MAX_OVERSIZED {
+                        lru.oversized.clear();
+                    }
+                    lru.oversized.insert((key.tenant, key.shape));
+                } else {
+                    lru.insert(key, index.clone(), bytes, self.max_bytes);
+                }
             }
         }
         built
@@ -174,12 +198,9 @@ impl Lru {
         Some(index)
     }
 
-    /// Holds `index` unless it is over an eighth of the budget (one tenant
-    /// must not flush every other).
+    /// Holds `index` (at most an eighth of the budget, so that one tenant
+    /// cannot flush every other), evicting the least recently used.
     fn insert(&mut self, key: IndexKey, index: Arc<MetricsIndex>, bytes: usize, max_bytes: usize) {
-        if bytes > max_bytes / 8 {
-            return;
-        }
         while self.bytes + bytes > max_bytes {
             let Some((_, oldest)) = self.order.pop_first() else {
                 break;
@@ -267,6 +288,19 @@ mod tests {
             1,
             "only the new files build"
         );
+    }
+
+    #[tokio::test]
+    async fn an_index_too_large_to_hold_is_remembered_by_tenant_and_shape() {
+        let cache = IndexCache::new(8 * empty().bytes() - 8);
+        assert!(!cache.oversized(&key("acme", 1)));
+        let built = cache
+            .get_or_build(key("acme", 1), || async { Ok::<_, ()>(empty()) })
+            .await;
+        assert!(built.is_ok(), "the asker still gets what was built");
+        assert_eq!(cache.usage(), (0, 0), "not held");
+        assert!(cache.oversized(&key("acme", 2)), "whatever the files");
+        assert!(!cache.oversized(&key("beta", 1)));
     }
 
     #[tokio::test]

@@ -1,7 +1,9 @@
 //! A `/v1/metrics` answer from the tenant's indexes: a series from its
 //! [`SeriesIndex`], groups from its [`GroupIndex`] for the grouping and
 //! timezone asked. Each is built by the first request after the tenant's
-//! files change and answers every later one without a query.
+//! files change and answers every later one without a query. A tenant
+//! whose index is too large to hold is answered by queries instead
+//! (`None` here).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,11 +26,13 @@ pub(super) async fn answer(
     tenant: &TenantId,
     timezone: Tz,
     r: &MetricsRequest,
-) -> Result<Answer> {
+) -> Result<Option<Answer>> {
     let currency = match r.currency {
         Some(c) => Some(c.to_string()),
         None if r.needs_currency() => {
-            let index = index(engine, snapshot.clone(), tenant, Shape::Series).await?;
+            let Some(index) = index(engine, snapshot.clone(), tenant, Shape::Series).await? else {
+                return Ok(None);
+            };
             only_currency(series_of(&index)?.currencies())?
         }
         None => None,
@@ -37,7 +41,9 @@ pub(super) async fn answer(
     let mut answer = Answer::new(tenant, r, currency);
     match r.group_by {
         None => {
-            let index = index(engine, snapshot, tenant, Shape::Series).await?;
+            let Some(index) = index(engine, snapshot, tenant, Shape::Series).await? else {
+                return Ok(None);
+            };
             let index = series_of(&index)?;
             let days = index.daily(r.from, r.to, currency);
             let at = match currency {
@@ -47,7 +53,10 @@ pub(super) async fn answer(
             answer.series(r, &days, &at);
         }
         Some(by) => {
-            let index = index(engine, snapshot, tenant, Shape::Groups(by, timezone)).await?;
+            let shape = Shape::Groups(by, timezone);
+            let Some(index) = index(engine, snapshot, tenant, shape).await? else {
+                return Ok(None);
+            };
             let MetricsIndex::Groups(index) = &*index else {
                 return Err(QueryError::Internal(
                     "a series index under a group key".into(),
@@ -64,7 +73,7 @@ pub(super) async fn answer(
             answer.groups(calls, cash);
         }
     }
-    Ok(answer)
+    Ok(Some(answer))
 }
 
 fn series_of(index: &MetricsIndex) -> Result<&SeriesIndex> {
@@ -85,18 +94,22 @@ fn tables_of(shape: Shape) -> &'static [TableName] {
 }
 
 /// The tenant's index of `shape` at `snapshot`: held, or built in a query
-/// slot (one build however many requests ask).
+/// slot (one build however many requests ask); `None` when such an index
+/// was found too large to hold.
 async fn index(
     engine: &QueryEngine,
     snapshot: Arc<TablesSnapshot>,
     tenant: &TenantId,
     shape: Shape,
-) -> Result<Arc<MetricsIndex>> {
+) -> Result<Option<Arc<MetricsIndex>>> {
     let key = IndexKey {
         tenant: tenant.clone(),
         files: snapshot.tenant_fingerprint(tenant, tables_of(shape)),
         shape,
     };
+    if engine.metrics_indexes().oversized(&key) {
+        return Ok(None);
+    }
     engine
         .metrics_indexes()
         .get_or_build(key, || async {
@@ -117,4 +130,5 @@ async fn index(
                 .await
         })
         .await
+        .map(Some)
 }

@@ -278,10 +278,13 @@ pub async fn compute(
     if let Some(Cached::Metrics(answer)) = engine.cache().get(&key) {
         return Ok(answer);
     }
-    let answer = if engine.metrics_indexes().enabled() {
-        indexed::answer(engine, snapshot, tenant, timezone, request).await?
-    } else {
-        queried::answer(engine, snapshot, tenant, timezone, request).await?
+    let indexed = match engine.metrics_indexes().enabled() {
+        true => indexed::answer(engine, snapshot.clone(), tenant, timezone, request).await?,
+        false => None,
+    };
+    let answer = match indexed {
+        Some(answer) => answer,
+        None => queried::answer(engine, snapshot, tenant, timezone, request).await?,
     };
     let text =
         Bytes::from(serde_json::to_vec(&answer).map_err(|e| QueryError::Internal(e.to_string()))?);

@@ -40,6 +40,9 @@ async fn the_index_answers_as_the_queries_do() {
     let f = standard_fixture().await;
     let indexed = Server::start(f.tables(TablesOptions::default()).await, config(64 << 20)).await;
     let queried = Server::start(f.tables(TablesOptions::default()).await, config(0)).await;
+    // A budget too small to hold any index: each (tenant, shape) is built
+    // once, found too large, and queried from then on.
+    let oversized = Server::start(f.tables(TablesOptions::default()).await, config(8)).await;
     let ranges = [
         "from=2026-01-01&to=2026-03-31",
         "from=2025-12-15&to=2026-02-10",
@@ -71,6 +74,8 @@ async fn the_index_answers_as_the_queries_do() {
                     let want = answer(&queried, tenant, &query).await;
                     let got = answer(&indexed, tenant, &query).await;
                     assert_eq!(got, want, "{tenant}: {query}");
+                    let got = answer(&oversized, tenant, &query).await;
+                    assert_eq!(got, want, "{tenant}: {query} (indexes too large to hold)");
                     compared += 1;
                 }
             }
@@ -81,6 +86,11 @@ async fn the_index_answers_as_the_queries_do() {
     // series index and one per grouping; none by the server that queries.
     assert_eq!(builds(&indexed), 3 * 5);
     assert_eq!(builds(&queried), 0);
+    assert_eq!(
+        builds(&oversized),
+        3 * 5,
+        "one build told each was too large"
+    );
     // The comparison covered answers with money, MRR, groups and errors.
     let (status, acme) = answer(
         &indexed,
