@@ -78,6 +78,9 @@ struct Lru {
     oversized: HashSet<(TenantId, Shape)>,
 }
 
+/// Builds under way above which abandoned ones are cleared.
+const MAX_BUILDING: usize = 1_000;
+
 /// Most (tenant, shape) pairs remembered as too large; past it the set
 /// starts over (a rebuild each tells again).
 const MAX_OVERSIZED: usize = 10_000;
@@ -147,6 +150,11 @@ impl IndexCache {
             let mut lru = self.lock();
             if let Some(index) = lru.touch(&key) {
                 return Ok(index);
+            }
+            if lru.building.len() >= MAX_BUILDING {
+                // Cells left by builds whose askers all went away (a
+                // request timed out or its client left): no one holds them.
+                lru.building.retain(|_, cell| Arc::strong_count(cell) > 1);
             }
             lru.building.entry(key.clone()).or_default().clone()
         };

@@ -62,9 +62,10 @@ pub(super) async fn answer(
                     "a series index under a group key".into(),
                 ));
             };
-            let calls = match r.needs(Family::Calls) {
-                true => index.calls(r.from, r.to),
-                false => BTreeMap::new(),
+            let calls = if r.needs(Family::Calls) {
+                index.calls(r.from, r.to)
+            } else {
+                BTreeMap::new()
             };
             let cash = match (r.needs(Family::Cash), currency) {
                 (true, Some(c)) => index.cash(r.from, r.to, c),

@@ -278,9 +278,10 @@ pub async fn compute(
     if let Some(Cached::Metrics(answer)) = engine.cache().get(&key) {
         return Ok(answer);
     }
-    let indexed = match engine.metrics_indexes().enabled() {
-        true => indexed::answer(engine, snapshot.clone(), tenant, timezone, request).await?,
-        false => None,
+    let indexed = if engine.metrics_indexes().enabled() {
+        indexed::answer(engine, snapshot.clone(), tenant, timezone, request).await?
+    } else {
+        None
     };
     let answer = match indexed {
         Some(answer) => answer,
