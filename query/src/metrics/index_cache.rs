@@ -7,7 +7,10 @@
 //! of another tenant leaves this tenant's files, and so its index, as they
 //! were. A commit that rewrote this tenant's partition names new files, so
 //! the next request misses and builds from what is committed; an index is
-//! never stale.
+//! never stale. The new index replaces the tenant's older one of the same
+//! shape at once: in a 10-minute soak, where every tenant committed
+//! several times a second, versions no request would ask again filled the
+//! budget before least-recently-used eviction reached them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -66,6 +69,10 @@ pub struct IndexCache {
 #[derive(Default)]
 struct Lru {
     ready: HashMap<IndexKey, Entry>,
+    /// The key of the index held for each (tenant, shape): a newer one
+    /// replaces it, since a request never asks an older version again
+    /// (queries under way hold what they read).
+    latest: HashMap<(TenantId, Shape), IndexKey>,
     /// Last use → key; the first is the least recently used.
     order: BTreeMap<u64, IndexKey>,
     clock: u64,
@@ -209,13 +216,19 @@ impl Lru {
     /// Holds `index` (at most an eighth of the budget, so that one tenant
     /// cannot flush every other), evicting the least recently used.
     fn insert(&mut self, key: IndexKey, index: Arc<MetricsIndex>, bytes: usize, max_bytes: usize) {
+        if let Some(replaced) = self
+            .latest
+            .insert((key.tenant.clone(), key.shape), key.clone())
+            .filter(|old| *old != key)
+        {
+            self.remove(&replaced);
+        }
         while self.bytes + bytes > max_bytes {
-            let Some((_, oldest)) = self.order.pop_first() else {
+            let Some((_, oldest)) = self.order.first_key_value() else {
                 break;
             };
-            if let Some(e) = self.ready.remove(&oldest) {
-                self.bytes -= e.bytes;
-            }
+            let oldest = oldest.clone();
+            self.remove(&oldest);
         }
         self.clock += 1;
         let used = self.clock;
@@ -224,6 +237,19 @@ impl Lru {
         if let Some(old) = self.ready.insert(key, Entry { index, bytes, used }) {
             self.order.remove(&old.used);
             self.bytes -= old.bytes;
+        }
+    }
+
+    /// Drops a held index (and its (tenant, shape) entry if it was the
+    /// latest).
+    fn remove(&mut self, key: &IndexKey) {
+        if let Some(e) = self.ready.remove(key) {
+            self.order.remove(&e.used);
+            self.bytes -= e.bytes;
+        }
+        let slot = (key.tenant.clone(), key.shape);
+        if self.latest.get(&slot) == Some(key) {
+            self.latest.remove(&slot);
         }
     }
 }
@@ -309,6 +335,35 @@ mod tests {
         assert_eq!(cache.usage(), (0, 0), "not held");
         assert!(cache.oversized(&key("acme", 2)), "whatever the files");
         assert!(!cache.oversized(&key("beta", 1)));
+    }
+
+    #[tokio::test]
+    async fn a_newer_version_replaces_the_held_one() {
+        let cache = IndexCache::new(1 << 20);
+        for files in [1, 2, 3] {
+            let _ = cache
+                .get_or_build(key("acme", files), || async { Ok::<_, ()>(empty()) })
+                .await;
+        }
+        let _ = cache
+            .get_or_build(key("beta", 1), || async { Ok::<_, ()>(empty()) })
+            .await;
+        assert_eq!(
+            cache.usage(),
+            (2, 2 * empty().bytes()),
+            "acme's latest and beta's"
+        );
+        let rebuilt = AtomicUsize::new(0);
+        for files in [3, 2] {
+            let _ = cache
+                .get_or_build(key("acme", files), || async {
+                    rebuilt.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, ()>(empty())
+                })
+                .await;
+        }
+        assert_eq!(rebuilt.load(Ordering::SeqCst), 1, "3 held, 2 dropped");
+        assert_eq!(cache.usage().0, 2);
     }
 
     #[tokio::test]
