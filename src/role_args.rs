@@ -295,6 +295,21 @@ pub(crate) struct QueryArgs {
     /// Queries running at once; more wait briefly, then get 503.
     #[arg(long, env = "REVSTREAM_QUERY_CONCURRENCY", default_value_t = 8)]
     pub(crate) query_concurrency: usize,
+
+    /// Memory for the `/v1/metrics` indexes, in MiB: each tenant's daily
+    /// sums kept in memory and rebuilt when its data changes (0: every
+    /// request runs its queries instead).
+    #[arg(long, env = "REVSTREAM_METRICS_INDEX_MB", default_value_t = 64)]
+    pub(crate) metrics_index_mb: usize,
+
+    /// A tenant with less data than this (MiB of its table files) is
+    /// queried on one thread, which is faster on small data.
+    #[arg(
+        long,
+        env = "REVSTREAM_QUERY_SINGLE_PARTITION_BELOW_MB",
+        default_value_t = 16
+    )]
+    pub(crate) query_single_partition_below_mb: u64,
 }
 
 impl QueryArgs {
@@ -304,7 +319,41 @@ impl QueryArgs {
             timeout: Duration::from_secs(self.query_timeout_secs),
             memory_limit: self.query_memory_mb << 20,
             max_concurrent: self.query_concurrency,
+            metrics_index_bytes: self.metrics_index_mb << 20,
+            single_partition_below_bytes: self.query_single_partition_below_mb << 20,
             ..revstream_query::QueryConfig::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::QueryArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        query: QueryArgs,
+    }
+
+    #[test]
+    fn query_flags_reach_the_query_config() {
+        let set = Cli::try_parse_from([
+            "revstream",
+            "--metrics-index-mb",
+            "0",
+            "--query-single-partition-below-mb",
+            "2",
+        ])
+        .unwrap()
+        .query
+        .config();
+        assert_eq!(set.metrics_index_bytes, 0);
+        assert_eq!(set.single_partition_below_bytes, 2 << 20);
+        let defaults = Cli::try_parse_from(["revstream"]).unwrap().query.config();
+        assert_eq!(defaults.metrics_index_bytes, 64 << 20);
+        assert_eq!(defaults.single_partition_below_bytes, 16 << 20);
     }
 }
