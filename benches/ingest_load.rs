@@ -46,6 +46,8 @@ mod cpu;
 mod driver;
 #[path = "common/env.rs"]
 mod env;
+#[path = "common/loopback.rs"]
+mod loopback;
 #[path = "common/machine.rs"]
 mod machine;
 #[path = "ingest_load/report.rs"]
@@ -67,11 +69,10 @@ use revstream_ingest::log::kafka::{KafkaConfig, KafkaLog};
 use revstream_ingest::log::local::{LocalLog, LocalLogOptions};
 use revstream_registry::{MasterKey, NewTenant, Registry, Role};
 use revstream_schemas::TenantId;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use driver::measure;
 use env::env_or;
+use loopback::LoopbackServer;
 use report::{Row, print_report};
 use steps::{BatchStep, RawStep, WebhookStep};
 use workload::{StripeTemplates, raw_batch_pool, raw_webhook_pool};
@@ -226,7 +227,7 @@ async fn run(settings: Settings) -> anyhow::Result<u64> {
     let log = backend.log();
     let registry = Registry::open_in_data_dir(dir.path(), MasterKey::generate()?).await?;
     let tenants = create_tenants(&registry, settings.tenants).await?;
-    let server = Server::start(registry, log.clone()).await?;
+    let server = start_server(registry, log.clone()).await?;
     let client = reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
@@ -368,42 +369,15 @@ fn unique_topic() -> String {
 
 /// The ingest server on 127.0.0.1:0, wired like `revstream serve` and the
 /// HTTP tests, with rate limits out of the way.
-struct Server {
-    base: String,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Server {
-    async fn start(registry: Registry, log: Arc<dyn EventLog>) -> anyhow::Result<Self> {
-        let config = IngestConfig {
-            rate_per_sec: 1e12,
-            rate_burst: 1e12,
-            ..IngestConfig::default()
-        };
-        let state = IngestState::new(registry, log, ADMIN_TOKEN.to_owned(), config);
-        let app = finish(router(state), REQUEST_TIMEOUT);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        Ok(Self { base, stop, task })
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
-    }
+async fn start_server(
+    registry: Registry,
+    log: Arc<dyn EventLog>,
+) -> anyhow::Result<LoopbackServer> {
+    let config = IngestConfig {
+        rate_per_sec: 1e12,
+        rate_burst: 1e12,
+        ..IngestConfig::default()
+    };
+    let state = IngestState::new(registry, log, ADMIN_TOKEN.to_owned(), config);
+    LoopbackServer::start(finish(router(state), REQUEST_TIMEOUT)).await
 }

@@ -64,6 +64,8 @@ mod freshness;
 mod generator;
 #[path = "system_load/latency.rs"]
 mod latency;
+#[path = "common/loopback.rs"]
+mod loopback;
 #[path = "common/machine.rs"]
 mod machine;
 #[path = "system_load/pipeline_run.rs"]

@@ -29,10 +29,10 @@ use revstream_pipeline::{Pipeline, PipelineConfig, TableStore, table_root};
 use revstream_query::{QueryConfig, QueryState, Tables, TablesOptions};
 use revstream_registry::{MasterKey, NewTenant, Registry, Role};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 use super::generator::{StreamSpec, tenant_events, tenant_id};
 use super::latency::{Latencies, fmt_ms, thousands};
+use super::loopback::LoopbackServer;
 use super::report::{Outcome, Section, Target};
 use super::settings::Settings;
 
@@ -160,16 +160,8 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
         router(ingest).merge(revstream_query::router(query)),
         Duration::from_secs(60),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop_server, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let server = LoopbackServer::start(app).await?;
+    let base = server.base.clone();
     let client = reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
@@ -240,14 +232,7 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
         .context("the pipeline task panicked")?
         .context("the pipeline failed")?;
     drop(client);
-    let _ = stop_server.send(());
-    let abort = server.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .is_err()
-    {
-        abort.abort();
-    }
+    server.stop().await;
     let commits = pipeline_stats.commits.load(Ordering::Relaxed);
     let per_commit_ms = |micros: &std::sync::atomic::AtomicU64| {
         micros.load(Ordering::Relaxed) as f64 / 1000.0 / commits.max(1) as f64

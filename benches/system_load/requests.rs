@@ -216,15 +216,8 @@ pub(crate) async fn in_process_metrics(
     use revstream_query::metrics::{MetricsParams, MetricsRequest, compute};
     let mut p = MetricsParams::default();
     for (k, v) in url::form_urlencoded::parse(params.as_bytes()) {
-        let v = Some(v.into_owned());
-        match k.as_ref() {
-            "from" => p.from = v,
-            "to" => p.to = v,
-            "interval" => p.interval = v,
-            "metrics" => p.metrics = v,
-            "group_by" => p.group_by = v,
-            "currency" => p.currency = v,
-            other => bail!("unknown metrics parameter {other}"),
+        if !p.set(&k, v.into_owned()) {
+            bail!("unknown metrics parameter {k}");
         }
     }
     let request = MetricsRequest::parse(&p).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -27,11 +27,10 @@ use revstream_pipeline::{Pipeline, PipelineConfig, TableStore, table_root};
 use revstream_query::{QueryConfig, QueryState, Tables, TablesOptions};
 use revstream_registry::{MasterKey, NewTenant, Registry, Role};
 use revstream_schemas::{CanonicalEvent, TableName, TenantId};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use url::Url;
 
 use super::latency::thousands;
+use super::loopback::LoopbackServer;
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
 /// The tenant every query is asked for.
@@ -53,8 +52,8 @@ pub(crate) struct QueryStack {
     pub(crate) tenants: u64,
     /// The same service with the `/v1/metrics` indexes off.
     pub(crate) reference_base: String,
-    server: Served,
-    reference: Served,
+    server: LoopbackServer,
+    reference: LoopbackServer,
     _dir: tempfile::TempDir,
 }
 
@@ -132,8 +131,15 @@ impl QueryStack {
             },
         )?;
         let state = QueryState::new(tables.clone(), auth, registry, config)?;
-        let (reference_base, reference) = Served::start(reference).await?;
-        let (base, server) = Served::start(state.clone()).await?;
+        let serve = |state| {
+            LoopbackServer::start(finish(
+                revstream_query::router(state),
+                Duration::from_secs(180),
+            ))
+        };
+        let reference = serve(reference).await?;
+        let server = serve(state.clone()).await?;
+        let (base, reference_base) = (server.base.clone(), reference.base.clone());
         let client = reqwest::Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
@@ -219,40 +225,5 @@ impl QueryStack {
     pub(crate) async fn stop(self) {
         self.server.stop().await;
         self.reference.stop().await;
-    }
-}
-
-/// A query service on 127.0.0.1:0.
-struct Served {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Served {
-    /// Its base URL and the running server.
-    async fn start(state: QueryState) -> anyhow::Result<(String, Served)> {
-        let app = finish(revstream_query::router(state), Duration::from_secs(180));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        Ok((base, Served { stop, task }))
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
     }
 }

@@ -19,14 +19,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use deltalake::datafusion::common::DataFusionError;
 use deltalake::datafusion::execution::SessionState;
 
 use super::GroupBy;
 use super::definitions::Sums;
-use super::load::{bools, count_call, dates, ints, opt_ints, texts};
+use super::load::{CALL_COLUMNS, call_rows, dates, ints, texts};
 use crate::engine::collect;
 
 type Result<T> = std::result::Result<T, DataFusionError>;
@@ -59,7 +59,7 @@ impl GroupIndex {
     /// `by`, in its query context.
     pub(crate) async fn load(state: &SessionState, by: GroupBy, timezone: Tz) -> Result<Self> {
         let calls_sql = format!(
-            "SELECT {key}, status, attendance, offer_made, closed, booked_at, scheduled_day FROM calls",
+            "SELECT {key}, {CALL_COLUMNS} FROM calls",
             key = by.calls_column()
         );
         let (key, join) = by.payments_key();
@@ -79,30 +79,13 @@ impl GroupIndex {
         )?;
 
         let mut index = GroupIndex::default();
-        for b in &calls {
-            let key = texts(b, 0)?;
-            let status = texts(b, 1)?;
-            let attendance = texts(b, 2)?;
-            let offer = bools(b, 3)?;
-            let closed = bools(b, 4)?;
-            let booked = opt_ints(b, 5)?;
-            let scheduled = dates(b, 6)?;
-            for i in 0..b.num_rows() {
-                let days = index.calls.entry(key[i].clone()).or_default();
-                let booked_day = booked[i]
-                    .and_then(DateTime::from_timestamp_micros)
-                    .map(|at| at.with_timezone(&timezone).date_naive());
-                if let Some(day) = booked_day {
-                    days.entry(day).or_default().booked_calls += 1;
-                }
-                let Some(day) = scheduled[i] else { continue };
-                count_call(
-                    days.entry(day).or_default(),
-                    status[i].as_deref(),
-                    attendance[i].as_deref(),
-                    offer[i],
-                    closed[i],
-                );
+        for call in call_rows(&calls, timezone)? {
+            let days = index.calls.entry(call.key.clone()).or_default();
+            if let Some(day) = call.booked_day {
+                days.entry(day).or_default().booked_calls += 1;
+            }
+            if let Some(day) = call.scheduled_day {
+                call.count_scheduled(days.entry(day).or_default());
             }
         }
         index.calls.retain(|_, days| !days.is_empty());

@@ -51,7 +51,7 @@ pub(super) fn ints(batch: &RecordBatch, index: usize) -> Result<Vec<i64>> {
         .collect())
 }
 
-pub(super) fn opt_ints(batch: &RecordBatch, index: usize) -> Result<Vec<Option<i64>>> {
+fn opt_ints(batch: &RecordBatch, index: usize) -> Result<Vec<Option<i64>>> {
     let a = column(batch, index, &DataType::Int64)?;
     let a = a.as_primitive::<Int64Type>();
     Ok((0..a.len())
@@ -67,7 +67,7 @@ pub(super) fn texts(batch: &RecordBatch, index: usize) -> Result<Vec<Option<Stri
         .collect())
 }
 
-pub(super) fn bools(batch: &RecordBatch, index: usize) -> Result<Vec<bool>> {
+fn bools(batch: &RecordBatch, index: usize) -> Result<Vec<bool>> {
     let a = column(batch, index, &DataType::Boolean)?;
     let a = a.as_boolean();
     Ok((0..a.len()).map(|i| !a.is_null(i) && a.value(i)).collect())
@@ -251,7 +251,7 @@ pub(crate) async fn calls_by(
             .and_time(NaiveTime::MIN),
     );
     let sql = format!(
-        "SELECT {key}, status, attendance, offer_made, closed, booked_at, scheduled_day FROM calls \
+        "SELECT {key}, {CALL_COLUMNS} FROM calls \
          WHERE (scheduled_day >= $1 AND scheduled_day <= $2) OR (booked_at >= $3 AND booked_at < $4)",
         key = by.calls_column()
     );
@@ -266,33 +266,15 @@ pub(crate) async fn calls_by(
         ],
     )
     .await?;
+    let within = |d: Option<NaiveDate>| d.is_some_and(|d| d >= from && d <= to);
     let mut out: BTreeMap<Option<String>, Sums> = BTreeMap::new();
-    for b in &batches {
-        let key = texts(b, 0)?;
-        let status = texts(b, 1)?;
-        let attendance = texts(b, 2)?;
-        let offer = bools(b, 3)?;
-        let closed = bools(b, 4)?;
-        let booked = opt_ints(b, 5)?;
-        let scheduled = dates(b, 6)?;
-        for i in 0..b.num_rows() {
-            let sums = out.entry(key[i].clone()).or_default();
-            let booked_day = booked[i]
-                .and_then(DateTime::from_timestamp_micros)
-                .map(|at| at.with_timezone(&timezone).date_naive());
-            if booked_day.is_some_and(|d| d >= from && d <= to) {
-                sums.booked_calls += 1;
-            }
-            if !scheduled[i].is_some_and(|d| d >= from && d <= to) {
-                continue;
-            }
-            count_call(
-                sums,
-                status[i].as_deref(),
-                attendance[i].as_deref(),
-                offer[i],
-                closed[i],
-            );
+    for call in call_rows(&batches, timezone)? {
+        let sums = out.entry(call.key.clone()).or_default();
+        if within(call.booked_day) {
+            sums.booked_calls += 1;
+        }
+        if within(call.scheduled_day) {
+            call.count_scheduled(sums);
         }
     }
     // Calls that matched only through the wide booked_at window count
@@ -301,28 +283,71 @@ pub(crate) async fn calls_by(
     Ok(out)
 }
 
-/// Counts a call on its scheduled day: canceled, rescheduled, or by
-/// attendance (showed, with its offer and close; no-show; pending).
-pub(super) fn count_call(
-    sums: &mut Sums,
-    status: Option<&str>,
-    attendance: Option<&str>,
+/// The columns of `calls` after the group key that [`call_rows`] reads.
+pub(super) const CALL_COLUMNS: &str =
+    "status, attendance, offer_made, closed, booked_at, scheduled_day";
+
+/// A `calls` row as the call metrics count it.
+pub(super) struct CallRow {
+    /// The group's key (the grouped-by column).
+    pub(super) key: Option<String>,
+    /// The tenant-local date of `booked_at`: bookings count on it.
+    pub(super) booked_day: Option<NaiveDate>,
+    /// Everything else counts on this day.
+    pub(super) scheduled_day: Option<NaiveDate>,
+    status: Option<String>,
+    attendance: Option<String>,
     offer: bool,
     closed: bool,
-) {
-    match status {
-        Some("canceled") => sums.canceled_calls += 1,
-        Some("rescheduled") => sums.rescheduled_calls += 1,
-        _ => match attendance {
-            Some("showed") => {
-                sums.showed += 1;
-                sums.offers += i64::from(offer);
-                sums.closed += i64::from(closed);
-            }
-            Some("no_show") => sums.no_shows += 1,
-            _ => sums.pending += 1,
-        },
+}
+
+impl CallRow {
+    /// Counts the call on its scheduled day: canceled, rescheduled, or by
+    /// attendance (showed, with its offer and close; no-show; pending).
+    pub(super) fn count_scheduled(&self, sums: &mut Sums) {
+        match self.status.as_deref() {
+            Some("canceled") => sums.canceled_calls += 1,
+            Some("rescheduled") => sums.rescheduled_calls += 1,
+            _ => match self.attendance.as_deref() {
+                Some("showed") => {
+                    sums.showed += 1;
+                    sums.offers += i64::from(self.offer);
+                    sums.closed += i64::from(self.closed);
+                }
+                Some("no_show") => sums.no_shows += 1,
+                _ => sums.pending += 1,
+            },
+        }
     }
+}
+
+/// The rows of `SELECT key, CALL_COLUMNS FROM calls …`, booking dates in
+/// `timezone`.
+pub(super) fn call_rows(batches: &[RecordBatch], timezone: Tz) -> Result<Vec<CallRow>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let key = texts(b, 0)?;
+        let status = texts(b, 1)?;
+        let attendance = texts(b, 2)?;
+        let offer = bools(b, 3)?;
+        let closed = bools(b, 4)?;
+        let booked = opt_ints(b, 5)?;
+        let scheduled = dates(b, 6)?;
+        for i in 0..b.num_rows() {
+            out.push(CallRow {
+                key: key[i].clone(),
+                booked_day: booked[i]
+                    .and_then(DateTime::from_timestamp_micros)
+                    .map(|at| at.with_timezone(&timezone).date_naive()),
+                scheduled_day: scheduled[i],
+                status: status[i].clone(),
+                attendance: attendance[i].clone(),
+                offer: offer[i],
+                closed: closed[i],
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Cash and refunds per group over `[from, to]`, by the payment's

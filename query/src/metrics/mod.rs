@@ -129,6 +129,24 @@ pub struct MetricsParams {
     pub currency: Option<String>,
 }
 
+impl MetricsParams {
+    /// Sets the query-string parameter `name`; false when `name` is not one
+    /// of them.
+    pub fn set(&mut self, name: &str, value: String) -> bool {
+        let field = match name {
+            "from" => &mut self.from,
+            "to" => &mut self.to,
+            "interval" => &mut self.interval,
+            "metrics" => &mut self.metrics,
+            "group_by" => &mut self.group_by,
+            "currency" => &mut self.currency,
+            _ => return false,
+        };
+        *field = Some(value);
+        true
+    }
+}
+
 /// A validated metrics request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MetricsRequest {
@@ -311,16 +329,7 @@ mod tests {
     fn params(pairs: &[(&str, &str)]) -> MetricsParams {
         let mut p = MetricsParams::default();
         for (k, v) in pairs {
-            let v = Some((*v).to_owned());
-            match *k {
-                "from" => p.from = v,
-                "to" => p.to = v,
-                "interval" => p.interval = v,
-                "metrics" => p.metrics = v,
-                "group_by" => p.group_by = v,
-                "currency" => p.currency = v,
-                _ => unreachable!(),
-            }
+            assert!(p.set(k, (*v).to_owned()), "{k}");
         }
         p
     }
