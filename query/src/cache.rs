@@ -10,13 +10,13 @@
 //! of queries with non-deterministic functions (`now()`, `random()`) are
 //! not stored.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use revstream_schemas::TenantId;
 
 use crate::engine::QueryOutput;
+use crate::lru::Lru;
 
 /// What a cached answer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,24 +52,8 @@ pub struct CacheStats {
 pub struct ResultCache {
     max_bytes: usize,
     max_entries: usize,
-    inner: Mutex<Lru>,
+    inner: Mutex<Lru<CacheKey, Cached>>,
     stats: CacheStats,
-}
-
-#[derive(Debug, Default)]
-struct Lru {
-    entries: HashMap<CacheKey, Entry>,
-    /// Last use → key; the first entry is the least recently used.
-    order: BTreeMap<u64, CacheKey>,
-    clock: u64,
-    bytes: usize,
-}
-
-#[derive(Debug)]
-struct Entry {
-    value: Cached,
-    bytes: usize,
-    used: u64,
 }
 
 impl std::fmt::Debug for ResultCache {
@@ -77,8 +61,8 @@ impl std::fmt::Debug for ResultCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let lru = self.lock();
         f.debug_struct("ResultCache")
-            .field("entries", &lru.entries.len())
-            .field("bytes", &lru.bytes)
+            .field("entries", &lru.len())
+            .field("bytes", &lru.bytes())
             .field("max_bytes", &self.max_bytes)
             .field("max_entries", &self.max_entries)
             .finish()
@@ -102,7 +86,7 @@ impl ResultCache {
 
     pub fn get(&self, key: &CacheKey) -> Option<Cached> {
         let mut lru = self.lock();
-        let found = lru.touch(key);
+        let found = lru.get(key);
         let counter = if found.is_some() {
             &self.stats.hits
         } else {
@@ -120,60 +104,26 @@ impl ResultCache {
         }
         let mut lru = self.lock();
         lru.remove(&key);
-        while lru.bytes + bytes > self.max_bytes || lru.entries.len() >= self.max_entries {
-            if !lru.evict_oldest() {
+        while lru.bytes() + bytes > self.max_bytes || lru.len() >= self.max_entries {
+            if lru.evict_oldest().is_none() {
                 break;
             }
         }
-        lru.clock += 1;
-        let used = lru.clock;
-        lru.order.insert(used, key.clone());
-        lru.bytes += bytes;
-        lru.entries.insert(key, Entry { value, bytes, used });
+        lru.insert(key, value, bytes);
     }
 
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lru<CacheKey, Cached>> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Lru {
-    fn touch(&mut self, key: &CacheKey) -> Option<Cached> {
-        self.clock += 1;
-        let now = self.clock;
-        let entry = self.entries.get_mut(key)?;
-        let before = std::mem::replace(&mut entry.used, now);
-        let value = entry.value.clone();
-        self.order.remove(&before);
-        self.order.insert(now, key.clone());
-        Some(value)
-    }
-
-    fn remove(&mut self, key: &CacheKey) {
-        if let Some(e) = self.entries.remove(key) {
-            self.order.remove(&e.used);
-            self.bytes -= e.bytes;
-        }
-    }
-
-    fn evict_oldest(&mut self) -> bool {
-        let Some((_, key)) = self.order.pop_first() else {
-            return false;
-        };
-        if let Some(e) = self.entries.remove(&key) {
-            self.bytes -= e.bytes;
-        }
-        true
     }
 }
 

@@ -32,6 +32,7 @@ mod error;
 pub mod format;
 mod guard;
 pub mod http;
+mod lru;
 pub mod metrics;
 pub mod sync_runs;
 pub mod tables;

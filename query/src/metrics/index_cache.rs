@@ -14,7 +14,7 @@
 //! within a minute, long before least-recently-used eviction reached them
 //! (an estimate from the soak's rates; the index bytes were not sampled).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +27,7 @@ use chrono_tz::Tz;
 use super::GroupBy;
 use super::group_index::GroupIndex;
 use super::index::SeriesIndex;
+use crate::lru::Lru;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct IndexKey {
@@ -64,21 +65,17 @@ impl MetricsIndex {
 /// Bounded, single-flight store of [`MetricsIndex`]es.
 pub struct IndexCache {
     max_bytes: usize,
-    inner: Mutex<Lru>,
+    inner: Mutex<Held>,
     builds: AtomicU64,
 }
 
 #[derive(Default)]
-struct Lru {
-    ready: HashMap<IndexKey, Entry>,
+struct Held {
+    ready: Lru<IndexKey, Arc<MetricsIndex>>,
     /// The key of the index held for each (tenant, shape): a newer one
     /// replaces it, since a request never asks an older version again
     /// (queries under way hold what they read).
     latest: HashMap<(TenantId, Shape), IndexKey>,
-    /// Last use → key; the first is the least recently used.
-    order: BTreeMap<u64, IndexKey>,
-    clock: u64,
-    bytes: usize,
     /// Builds under way: later askers wait on the same cell.
     building: HashMap<IndexKey, Arc<OnceCell<Arc<MetricsIndex>>>>,
     /// Indexes found too large to hold (over an eighth of the budget), by
@@ -94,18 +91,12 @@ const MAX_BUILDING: usize = 1_000;
 /// starts over (a rebuild each tells again).
 const MAX_OVERSIZED: usize = 10_000;
 
-struct Entry {
-    index: Arc<MetricsIndex>,
-    bytes: usize,
-    used: u64,
-}
-
 impl std::fmt::Debug for IndexCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let lru = self.lock();
         f.debug_struct("IndexCache")
             .field("indexes", &lru.ready.len())
-            .field("bytes", &lru.bytes)
+            .field("bytes", &lru.ready.bytes())
             .field("max_bytes", &self.max_bytes)
             .finish()
     }
@@ -116,7 +107,7 @@ impl IndexCache {
     pub fn new(max_bytes: usize) -> Self {
         Self {
             max_bytes,
-            inner: Mutex::new(Lru::default()),
+            inner: Mutex::new(Held::default()),
             builds: AtomicU64::new(0),
         }
     }
@@ -128,7 +119,7 @@ impl IndexCache {
     /// Indexes held and their bytes.
     pub fn usage(&self) -> (usize, usize) {
         let lru = self.lock();
-        (lru.ready.len(), lru.bytes)
+        (lru.ready.len(), lru.ready.bytes())
     }
 
     /// Indexes built (successfully or not) since start.
@@ -157,7 +148,7 @@ impl IndexCache {
     {
         let cell = {
             let mut lru = self.lock();
-            if let Some(index) = lru.touch(&key) {
+            if let Some(index) = lru.ready.get(&key) {
                 return Ok(index);
             }
             if lru.building.len() >= MAX_BUILDING {
@@ -196,25 +187,14 @@ impl IndexCache {
         built
     }
 
-    fn lock(&self) -> MutexGuard<'_, Lru> {
+    fn lock(&self) -> MutexGuard<'_, Held> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-impl Lru {
-    fn touch(&mut self, key: &IndexKey) -> Option<Arc<MetricsIndex>> {
-        self.clock += 1;
-        let now = self.clock;
-        let entry = self.ready.get_mut(key)?;
-        let before = std::mem::replace(&mut entry.used, now);
-        let index = entry.index.clone();
-        self.order.remove(&before);
-        self.order.insert(now, key.clone());
-        Some(index)
-    }
-
+impl Held {
     /// Holds `index` (at most an eighth of the budget, so that one tenant
     /// cannot flush every other), evicting the least recently used.
     fn insert(&mut self, key: IndexKey, index: Arc<MetricsIndex>, bytes: usize, max_bytes: usize) {
@@ -223,36 +203,18 @@ impl Lru {
             .insert((key.tenant.clone(), key.shape), key.clone())
             .filter(|old| *old != key)
         {
-            self.remove(&replaced);
+            self.ready.remove(&replaced);
         }
-        while self.bytes + bytes > max_bytes {
-            let Some((_, oldest)) = self.order.first_key_value() else {
+        while self.ready.bytes() + bytes > max_bytes {
+            let Some(evicted) = self.ready.evict_oldest() else {
                 break;
             };
-            let oldest = oldest.clone();
-            self.remove(&oldest);
+            let slot = (evicted.tenant.clone(), evicted.shape);
+            if self.latest.get(&slot) == Some(&evicted) {
+                self.latest.remove(&slot);
+            }
         }
-        self.clock += 1;
-        let used = self.clock;
-        self.order.insert(used, key.clone());
-        self.bytes += bytes;
-        if let Some(old) = self.ready.insert(key, Entry { index, bytes, used }) {
-            self.order.remove(&old.used);
-            self.bytes -= old.bytes;
-        }
-    }
-
-    /// Drops a held index (and its (tenant, shape) entry if it was the
-    /// latest).
-    fn remove(&mut self, key: &IndexKey) {
-        if let Some(e) = self.ready.remove(key) {
-            self.order.remove(&e.used);
-            self.bytes -= e.bytes;
-        }
-        let slot = (key.tenant.clone(), key.shape);
-        if self.latest.get(&slot) == Some(key) {
-            self.latest.remove(&slot);
-        }
+        self.ready.insert(key, index, bytes);
     }
 }
 
