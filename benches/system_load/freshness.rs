@@ -239,6 +239,11 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
     };
     let build_ms = per_commit_ms(&pipeline_stats.build_micros);
     let commit_ms = per_commit_ms(&pipeline_stats.commit_micros);
+    let longest_ms =
+        |micros: &std::sync::atomic::AtomicU64| micros.load(Ordering::Relaxed) as f64 / 1000.0;
+    let longest_build_ms = longest_ms(&pipeline_stats.longest_build_micros);
+    let longest_commit_ms = longest_ms(&pipeline_stats.longest_commit_micros);
+    let compactions = pipeline_stats.compactions.load(Ordering::Relaxed);
 
     // Only batches sent after the warm-up count.
     let mut freshness = Vec::new();
@@ -300,7 +305,9 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
     section.note(format!(
         "per pipeline commit, on average over the run: {build_ms:.0} ms deriving the touched tenants and \
          building batches, {commit_ms:.0} ms committing (Parquet encoding and Delta writes); an event waits \
-         for the cycle under way to end, then for its own"
+         for the cycle under way to end, then for its own. Longest: {longest_build_ms:.0} ms deriving, \
+         {longest_commit_ms:.0} ms committing (warm-up included); {compactions} compactions of `events` \
+         partitions ran beside the cycles"
     ));
     section.row(vec![
         thousands(settings.rate),

@@ -128,7 +128,7 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
     ));
     section.note(
         "time split: deriving and building batches runs on the pipeline's CPU threads (tenants spread over the cores); \
-         committing is Parquet encoding and Delta writes; the rest is reading and decoding the log, dedupe, compaction",
+         committing is Parquet encoding and Delta writes; the rest is reading and decoding the log and dedupe (compaction runs beside the cycles, on the same cores)",
     );
     section.note(format!(
         "files per tenant partition after the shipped run: `events` max {}, mean {:.1} \

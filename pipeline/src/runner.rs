@@ -99,6 +99,13 @@ pub struct PipelineStats {
     pub build_micros: AtomicU64,
     /// Time spent in successful commits, in all cycles.
     pub commit_micros: AtomicU64,
+    /// The longest single build and commit so far: what a freshness
+    /// outlier waited for.
+    pub longest_build_micros: AtomicU64,
+    pub longest_commit_micros: AtomicU64,
+    /// Compactions that rewrote at least one partition, and failed ones.
+    pub compactions: AtomicU64,
+    pub compaction_failures: AtomicU64,
 }
 
 /// What one cycle did.
@@ -142,6 +149,8 @@ pub struct Pipeline<S: LogSource> {
     /// When compaction and vacuum last ran (`None`: not yet).
     last_compaction: Option<Instant>,
     last_vacuum: Option<Instant>,
+    /// The compaction running beside the cycles, if one was started.
+    compaction: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<S: LogSource> std::fmt::Debug for Pipeline<S> {
@@ -189,6 +198,7 @@ impl<S: LogSource> Pipeline<S> {
             positions: HashMap::new(),
             last_compaction: None,
             last_vacuum: None,
+            compaction: None,
         }
     }
 
@@ -273,6 +283,7 @@ impl<S: LogSource> Pipeline<S> {
             self.cycle(&stop).await?;
         }
         self.derive_dirty(&stop).await?;
+        self.finish_maintenance().await;
         tracing::info!("pipeline stopped");
         Ok(())
     }

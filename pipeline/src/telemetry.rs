@@ -99,9 +99,11 @@ impl PipelineMetrics {
 
     /// A cycle's rows were derived and built in `elapsed`.
     pub(crate) fn build_took(&self, elapsed: Duration) {
+        let micros = micros(elapsed);
+        self.stats.build_micros.fetch_add(micros, Ordering::Relaxed);
         self.stats
-            .build_micros
-            .fetch_add(micros(elapsed), Ordering::Relaxed);
+            .longest_build_micros
+            .fetch_max(micros, Ordering::Relaxed);
         self.build.observe(elapsed.as_secs_f64());
     }
 
@@ -114,6 +116,9 @@ impl PipelineMetrics {
         self.stats
             .commit_micros
             .fetch_add(micros, Ordering::Relaxed);
+        self.stats
+            .longest_commit_micros
+            .fetch_max(micros, Ordering::Relaxed);
         self.commit.observe(elapsed.as_secs_f64());
     }
 

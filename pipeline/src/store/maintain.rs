@@ -4,7 +4,7 @@
 //! and replaces a touched tenant's partition of a derived table (one new
 //! file; the old one is only tombstoned in the Delta log). Left alone, an
 //! `events` partition grows by a file per cycle and the directories keep
-//! every tombstoned file. So, between cycles:
+//! every tombstoned file. So, from time to time:
 //!
 //! - **compact**: an `events` partition holding more than
 //!   [`MaintenancePolicy::max_files_per_partition`] files is rewritten into
@@ -13,6 +13,14 @@
 //!   rows, so readers see the same table and the offsets kept in `txn`
 //!   actions stay where they were. Only tenants this process owns are
 //!   compacted, so two pipeline processes never rewrite the same partition.
+//!
+//!   Compaction runs on its own handle of the table, outside the store's
+//!   lock, so the pipeline's cycles go on while it rewrites. Delta lets the
+//!   two commits land in either order: the optimize commit adds and removes
+//!   files with `dataChange: false` and carries no `txn` actions, and the
+//!   pipeline's append is a blind append that reads and removes nothing,
+//!   so neither conflicts with the other (delta-rs `ConflictChecker`; the
+//!   loser of the race re-reads the log and commits at the next version).
 //! - **vacuum**: every table drops files that were tombstoned (or orphaned by
 //!   a write that crashed before its commit) longer than
 //!   [`MaintenancePolicy::vacuum_retention`] ago. The retention is what a
@@ -26,7 +34,7 @@ use std::num::NonZeroU64;
 use std::time::Duration;
 
 use deltalake::operations::vacuum::VacuumMode;
-use deltalake::{FilterOp, FilterValue};
+use deltalake::{DeltaTable, FilterOp, FilterValue};
 use revstream_schemas::tables::TENANT_COLUMN;
 use revstream_schemas::{TableName, TenantId};
 
@@ -71,29 +79,21 @@ impl TableStore {
     /// Live data files per tenant partition of `table`.
     pub async fn files_per_tenant(&self, table: TableName) -> Result<BTreeMap<String, usize>> {
         let tables = self.tables.lock().await;
-        let delta = current(&tables, table)?;
-        let snapshot = delta
-            .snapshot()
-            .map_err(|source| StoreError::Delta { table, source })?;
-        let mut counts = BTreeMap::new();
-        for file in snapshot.log_data().iter() {
-            if let Some(Some(tenant)) = file.partition_values_map().remove(TENANT_COLUMN) {
-                *counts.entry(tenant).or_insert(0) += 1;
-            }
-        }
-        Ok(counts)
+        files_per_tenant(&current(&tables, table)?, table)
     }
 
     /// Compacts the `events` partitions of `owned` tenants that hold more
-    /// than the policy's file count.
+    /// than the policy's file count. The partitions are chosen and the
+    /// handle taken under the store's lock; the rewrite runs without it
+    /// (see the module doc for why that is safe next to the appends).
     pub async fn compact_events(
         &self,
         owned: &HashSet<TenantId>,
         policy: &MaintenancePolicy,
     ) -> Result<CompactionReport> {
-        let crowded: Vec<String> = self
-            .files_per_tenant(TableName::Events)
-            .await?
+        let table = TableName::Events;
+        let events = current(&*self.tables.lock().await, table)?;
+        let crowded: Vec<String> = files_per_tenant(&events, table)?
             .into_iter()
             .filter(|(tenant, files)| {
                 *files > policy.max_files_per_partition
@@ -104,28 +104,31 @@ impl TableStore {
         if crowded.is_empty() {
             return Ok(CompactionReport::default());
         }
-        let table = TableName::Events;
-        let mut tables = self.tables.lock().await;
         let filters = [(
             TENANT_COLUMN,
             FilterOp::In,
             FilterValue::Set(crowded.iter().map(String::as_str).collect()),
         )];
-        let optimized = current(&tables, table)?
+        let (_, metrics) = events
             .optimize()
             .with_filters(&filters)
             .with_target_size(policy.target_file_size)
-            .await;
-        let (delta, metrics) = match optimized {
-            Ok((delta, metrics)) => (Ok(delta), Some(metrics)),
-            Err(e) => (Err(e), None),
-        };
-        put(&mut tables, table, delta).await?;
-        let report = metrics.map_or_else(CompactionReport::default, |m| CompactionReport {
+            .await
+            .map_err(|source| StoreError::Delta { table, source })?;
+        // The store's handle learns of the rewrite now rather than at its
+        // next append, so the next look for crowded partitions counts the
+        // compacted files and not the ones just replaced.
+        if let Some(delta) = self.tables.lock().await.get_mut(&table) {
+            delta
+                .update_state()
+                .await
+                .map_err(|source| StoreError::Delta { table, source })?;
+        }
+        let report = CompactionReport {
             partitions: crowded.len(),
-            files_removed: m.num_files_removed,
-            files_added: m.num_files_added,
-        });
+            files_removed: metrics.num_files_removed,
+            files_added: metrics.num_files_added,
+        };
         tracing::info!(
             partitions = report.partitions,
             files_removed = report.files_removed,
@@ -164,4 +167,18 @@ impl TableStore {
         }
         Ok(deleted)
     }
+}
+
+/// Live data files per tenant partition in `delta`'s snapshot.
+fn files_per_tenant(delta: &DeltaTable, table: TableName) -> Result<BTreeMap<String, usize>> {
+    let snapshot = delta
+        .snapshot()
+        .map_err(|source| StoreError::Delta { table, source })?;
+    let mut counts = BTreeMap::new();
+    for file in snapshot.log_data().iter() {
+        if let Some(Some(tenant)) = file.partition_values_map().remove(TENANT_COLUMN) {
+            *counts.entry(tenant).or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
 }

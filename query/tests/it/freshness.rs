@@ -3,6 +3,7 @@
 //! `max_staleness` otherwise; and cached answers never outlive a commit of
 //! their tenant (and outlive other tenants' commits).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use revstream_query::engine::SqlRequest;
@@ -36,16 +37,20 @@ async fn count(engine: &QueryEngine, sql: &str) -> (i64, bool) {
 
 const PAYMENTS: &str = "SELECT COUNT(*) FROM payments";
 
+/// Tables that learn of commits through the pipeline's signal only: with
+/// an hour's staleness bound, nothing else can explain a fresh answer.
+async fn signalled_tables(f: &Fixture) -> Arc<Tables> {
+    f.tables(TablesOptions {
+        max_staleness: Duration::from_secs(3600),
+        commits: Some(f.pipeline.commits()),
+    })
+    .await
+}
+
 #[tokio::test]
 async fn the_commit_signal_makes_the_next_query_fresh() {
     let mut f = standard_fixture().await;
-    let tables = f
-        .tables(TablesOptions {
-            // Only the signal can explain freshness in this test.
-            max_staleness: Duration::from_secs(3600),
-            commits: Some(f.pipeline.commits()),
-        })
-        .await;
+    let tables = signalled_tables(&f).await;
     let engine = QueryEngine::new(tables.clone(), test_config()).unwrap();
     assert_eq!(tables.check().await, Ok(()), "readiness");
     assert_eq!(count(&engine, PAYMENTS).await, (7, false));
@@ -210,12 +215,7 @@ async fn tables_created_after_the_query_side_started_appear() {
 async fn cached_metrics_change_with_the_next_commit() {
     use revstream_query::metrics::{MetricsParams, MetricsRequest, compute};
     let mut f = standard_fixture().await;
-    let tables = f
-        .tables(TablesOptions {
-            max_staleness: Duration::from_secs(3600),
-            commits: Some(f.pipeline.commits()),
-        })
-        .await;
+    let tables = signalled_tables(&f).await;
     let engine = QueryEngine::new(tables, test_config()).unwrap();
     let acme = TenantId::parse("acme").unwrap();
     let request = MetricsRequest::parse(&MetricsParams {
@@ -271,12 +271,7 @@ async fn cached_metrics_change_with_the_next_commit() {
 #[tokio::test]
 async fn another_tenants_commit_keeps_a_cached_answer_and_the_tenants_own_does_not() {
     let mut f = standard_fixture().await;
-    let tables = f
-        .tables(TablesOptions {
-            max_staleness: Duration::from_secs(3600),
-            commits: Some(f.pipeline.commits()),
-        })
-        .await;
+    let tables = signalled_tables(&f).await;
     let engine = QueryEngine::new(tables.clone(), test_config()).unwrap();
     assert_eq!(count(&engine, PAYMENTS).await, (7, false));
     let before = tables.versions();
