@@ -269,6 +269,12 @@ fn assert_pipeline_metrics(text: &str) {
         Some(committed),
         "{text}"
     );
+    // The state holds every event the pipeline derives from.
+    let held = sample(text, "revstream_pipeline_state_events").unwrap();
+    assert!(
+        held >= committed,
+        "{held} events in state, {committed} committed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,6 +364,17 @@ async fn serve_exposes_prometheus_metrics() {
             >= 1.0
     );
     assert!(text.contains(r#"role="serve""#), "{text}");
+    // What the process holds in memory, for a soak to follow.
+    let allocated = sample(&text, "revstream_process_heap_allocated_bytes").unwrap();
+    let resident = sample(&text, "revstream_process_heap_resident_bytes").unwrap();
+    assert!(
+        allocated > f64::from(1 << 20) && resident >= allocated,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "revstream_query_cache_bytes").is_some(),
+        "{text}"
+    );
     // The in-process pipeline is part of readiness.
     let ready: Value = http
         .get(format!("{base}/readyz"))

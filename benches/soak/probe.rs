@@ -141,6 +141,13 @@ pub(crate) struct Counters {
     pub(crate) commit_failures: u64,
     /// Records behind the end of the log, all partitions.
     pub(crate) lag: u64,
+    /// Gauges of what the server holds in memory: jemalloc's allocated and
+    /// resident bytes, the events in the pipeline's state, and the query
+    /// side's /v1/metrics indexes and result cache.
+    pub(crate) heap_allocated: u64,
+    pub(crate) heap_resident: u64,
+    pub(crate) state_events: u64,
+    pub(crate) query_held_bytes: u64,
 }
 
 impl Counters {
@@ -161,6 +168,11 @@ impl Counters {
             commits: s.count("revstream_pipeline_commits_total", None),
             commit_failures: s.count("revstream_pipeline_commit_failures_total", None),
             lag: s.count("revstream_pipeline_consumer_lag_records", None),
+            heap_allocated: s.count("revstream_process_heap_allocated_bytes", None),
+            heap_resident: s.count("revstream_process_heap_resident_bytes", None),
+            state_events: s.count("revstream_pipeline_state_events", None),
+            query_held_bytes: s.count("revstream_query_metrics_index_bytes", None)
+                + s.count("revstream_query_cache_bytes", None),
         }
     }
 }

@@ -40,6 +40,13 @@ impl Window {
             format!("{:.1}", self.at / 60.0),
             format!("{:.1}", self.proc.rss_bytes as f64 / MIB),
             format!("{:.1}", self.proc.hwm_bytes as f64 / MIB),
+            format!(
+                "{:.1} / {:.1}",
+                self.counters.heap_allocated as f64 / MIB,
+                self.counters.heap_resident as f64 / MIB
+            ),
+            thousands(self.counters.state_events),
+            format!("{:.1}", self.counters.query_held_bytes as f64 / MIB),
             self.proc.fds.to_string(),
             self.proc.threads.to_string(),
             format!(
@@ -149,6 +156,20 @@ pub(crate) fn memory_verdict(settings: &Settings, windows: &[Window]) -> MemoryV
             .map(|w| (w.counters.committed as f64, w.proc.rss_bytes as f64))
             .collect(),
     );
+    // The same over the live heap and the pipeline's state: RSS growth that
+    // the heap does not show is the allocator holding freed pages.
+    let heap_per_event = slope(
+        measured
+            .iter()
+            .map(|w| {
+                (
+                    w.counters.committed as f64,
+                    w.counters.heap_allocated as f64,
+                )
+            })
+            .collect(),
+    );
+    let last_window = measured[measured.len() - 1];
     let (fds_first, fds_last) = (measured[0].proc.fds, measured[measured.len() - 1].proc.fds);
     let (threads_first, threads_last) = (
         measured[0].proc.threads,
@@ -157,7 +178,9 @@ pub(crate) fn memory_verdict(settings: &Settings, windows: &[Window]) -> MemoryV
     let text = format!(
         "**{}**: median RSS {:.1} MiB over the first third of the {} windows after the {:.0} s warm-up, \
          {:.1} MiB over the last third: {:+.1} % (tolerance {:.0} %). Least-squares slope over those windows: \
-         {:+.1} MiB/hour, {:+.0} bytes per committed event. File descriptors {} → {}, threads {} → {}.",
+         {:+.1} MiB/hour, {:+.0} bytes per committed event. The live heap (jemalloc `stats.allocated`): \
+         {:.1} → {:.1} MiB over the same windows, {:+.0} bytes per committed event; the pipeline's state held \
+         {} events at the end. File descriptors {} → {}, threads {} → {}.",
         if flat {
             "Memory is flat"
         } else {
@@ -171,6 +194,10 @@ pub(crate) fn memory_verdict(settings: &Settings, windows: &[Window]) -> MemoryV
         settings.rss_tolerance_pct,
         per_hour,
         per_event,
+        measured[0].counters.heap_allocated as f64 / MIB,
+        last_window.counters.heap_allocated as f64 / MIB,
+        heap_per_event,
+        thousands(last_window.counters.state_events),
         fds_first,
         fds_last,
         threads_first,
@@ -394,7 +421,9 @@ pub(crate) fn render(settings: &Settings, windows: &[Window], s: &Summary) -> St
     let _ = writeln!(
         md,
         "Each row covers the {:.0} s before it. RSS, peak (VmHWM), fds and threads of the serve process at the \
-         end of the window; CPU in cores busy on average (serve / load generator / whole machine); events/s \
+         end of the window; heap = jemalloc's `stats.allocated` (in use) and `stats.resident` (pages it holds, \
+         in use or freed and not yet returned) from `/metrics`; state events = events held in the pipeline's \
+         per-tenant state; indexes + cache = the query side's /v1/metrics indexes and result cache; CPU in cores busy on average (serve / load generator / whole machine); events/s \
          accepted in the window; counters since the start; lag = records behind the end of the log at the last \
          pipeline cycle; data = bytes in the data dir (log, registry, tables); latencies p50 / p99 in ms of the \
          requests answered 2xx in the window; freshness = the pipeline's `revstream_pipeline_freshness_seconds` \
@@ -407,6 +436,9 @@ pub(crate) fn render(settings: &Settings, windows: &[Window], s: &Summary) -> St
         "min",
         "RSS MiB",
         "peak MiB",
+        "heap MiB allocated / resident",
+        "state events",
+        "indexes + cache MiB",
         "fds",
         "threads",
         "CPU serve / gen / machine",

@@ -106,6 +106,8 @@ pub struct PipelineStats {
     /// Compactions that rewrote at least one partition, and failed ones.
     pub compactions: AtomicU64,
     pub compaction_failures: AtomicU64,
+    /// Events held in the per-tenant state, as of the last cycle.
+    pub state_events: AtomicU64,
 }
 
 /// What one cycle did.
@@ -397,6 +399,9 @@ impl<S: LogSource> Pipeline<S> {
         };
         let built = build::build(&mut self.state, to_derive, settings, fresh).await?;
         self.metrics.build_took(started.elapsed());
+        self.stats
+            .state_events
+            .store(self.state.events() as u64, Ordering::Relaxed);
         let fresh = built.fresh;
         let commit = Commit {
             rewrites: built.rewrites,

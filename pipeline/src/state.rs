@@ -104,6 +104,11 @@ pub struct State {
 }
 
 impl State {
+    /// Events held over all tenants.
+    pub fn events(&self) -> usize {
+        self.tenants.values().map(TenantState::len).sum()
+    }
+
     pub fn insert(&mut self, tenant: &TenantId, event: &CanonicalEvent) -> bool {
         // No copy of the tenant id for a tenant already held.
         if let Some(state) = self.tenants.get_mut(tenant) {

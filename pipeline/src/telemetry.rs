@@ -29,7 +29,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
@@ -169,7 +169,7 @@ struct StatsCollector(Arc<PipelineStats>);
 impl Collector for StatsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &self.0;
-        let counters: [(&str, &str, &AtomicU64); 6] = [
+        let counters: [(&str, &str, &AtomicU64); 8] = [
             (
                 "revstream_pipeline_records_read",
                 "Log records read by the pipeline",
@@ -200,12 +200,31 @@ impl Collector for StatsCollector {
                 "Failed table commit attempts (retried with backoff)",
                 &s.commit_failures,
             ),
+            (
+                "revstream_pipeline_compactions",
+                "Compactions of events partitions that rewrote at least one partition",
+                &s.compactions,
+            ),
+            (
+                "revstream_pipeline_compaction_failures",
+                "Compactions that failed (logged, retried at the next due time)",
+                &s.compaction_failures,
+            ),
         ];
         for (name, help, value) in counters {
             let counter = ConstCounter::new(value.load(Ordering::Relaxed));
             let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
             counter.encode(metric)?;
         }
+        let held = ConstGauge::new(
+            i64::try_from(s.state_events.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+        );
+        held.encode(encoder.encode_descriptor(
+            "revstream_pipeline_state_events",
+            "Events held in the pipeline's per-tenant state (every tenant is derived from all its events)",
+            None,
+            held.metric_type(),
+        )?)?;
         Ok(())
     }
 }
@@ -236,6 +255,7 @@ mod tests {
         stats.events_committed.fetch_add(4, Ordering::Relaxed);
         stats.duplicates.fetch_add(1, Ordering::Relaxed);
         stats.commits.fetch_add(2, Ordering::Relaxed);
+        stats.state_events.store(4, Ordering::Relaxed);
         m.commit_took(Duration::from_millis(30));
         m.build_took(Duration::from_millis(3));
         let now = Utc::now();
@@ -263,6 +283,8 @@ mod tests {
                 "revstream_pipeline_undecodable_total 0",
                 "revstream_pipeline_commits_total 2",
                 "revstream_pipeline_commit_failures_total 0",
+                "revstream_pipeline_compactions_total 0",
+                "revstream_pipeline_state_events 4",
                 "revstream_pipeline_commit_duration_seconds_count 1",
                 r#"revstream_pipeline_commit_duration_seconds_bucket{le="0.032"} 1"#,
                 r#"revstream_pipeline_commit_duration_seconds_bucket{le="0.016"} 0"#,

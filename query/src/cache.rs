@@ -116,6 +116,11 @@ impl ResultCache {
         self.lock().len()
     }
 
+    /// About how many bytes the cached answers take.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

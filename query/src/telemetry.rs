@@ -148,6 +148,14 @@ impl Collector for CacheCollector {
             let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
             counter.encode(metric)?;
         }
+        let cached =
+            ConstGauge::new(i64::try_from(self.0.engine().cache().bytes()).unwrap_or(i64::MAX));
+        cached.encode(encoder.encode_descriptor(
+            "revstream_query_cache_bytes",
+            "Memory the cached query and /v1/metrics answers take (about)",
+            None,
+            cached.metric_type(),
+        )?)?;
         let indexes = self.0.engine().metrics_indexes();
         let builds = ConstCounter::new(indexes.builds());
         builds.encode(encoder.encode_descriptor(
