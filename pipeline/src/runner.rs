@@ -151,8 +151,9 @@ pub struct Pipeline<S: LogSource> {
     /// When compaction and vacuum last ran (`None`: not yet).
     last_compaction: Option<Instant>,
     last_vacuum: Option<Instant>,
-    /// The compaction running beside the cycles, if one was started.
-    compaction: Option<tokio::task::JoinHandle<()>>,
+    /// The maintenance task (compaction, checkpoints) running beside the
+    /// cycles, if one was started.
+    maintenance_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<S: LogSource> std::fmt::Debug for Pipeline<S> {
@@ -200,7 +201,7 @@ impl<S: LogSource> Pipeline<S> {
             positions: HashMap::new(),
             last_compaction: None,
             last_vacuum: None,
-            compaction: None,
+            maintenance_task: None,
         }
     }
 

@@ -387,7 +387,7 @@ async fn cycles_commit_while_a_compaction_runs_and_nothing_conflicts() {
                 .collect();
             append(&log, t, payments).await;
         }
-        let compacting = p.compacting();
+        let compacting = p.maintaining();
         if p.cycle(&stop).await.unwrap().committed && compacting {
             committed_beside_a_compaction += 1;
         }
@@ -420,6 +420,87 @@ async fn cycles_commit_while_a_compaction_runs_and_nothing_conflicts() {
     drop(p);
     let (mut again, _) = pipeline_with(log, d.tables.path(), config).await;
     assert_eq!(drain(&mut again).await, 0);
+}
+
+/// Checkpoint files in a table's `_delta_log`.
+fn checkpoints(tables: &Path, table: &str) -> usize {
+    std::fs::read_dir(tables.join(table).join("_delta_log"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".checkpoint."))
+        .count()
+}
+
+/// Commits do not write checkpoints (Delta's post-commit hook would, at
+/// version 99, in the middle of a cycle); the maintenance task does, beside
+/// the cycles, once a table's log grew by the policy's interval. A restart
+/// reads the checkpointed tables back exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_are_written_beside_the_cycles_not_by_the_commits() {
+    use std::time::Duration;
+
+    let d = dirs();
+    let log = LocalLog::open(d.log.path(), 1, LocalLogOptions::default()).unwrap();
+    let config = |checkpoint_every| PipelineConfig {
+        max_batch: 10,
+        max_wait: Duration::from_millis(5),
+        backlog_derive_interval: Duration::ZERO,
+        maintenance: MaintenancePolicy {
+            compact_every: Duration::ZERO,
+            checkpoint_every,
+            ..MaintenancePolicy::default()
+        },
+        ..PipelineConfig::default()
+    };
+    let mut cycles = 0;
+    let (mut p, store) = pipeline_with(log.clone(), d.tables.path(), config(u64::MAX)).await;
+    // Past version 99 of `events`, where the post-commit hook checkpoints.
+    while store.version(TableName::Events).await.unwrap() < 105 {
+        let day = 1 + cycles % 28;
+        let payment = payment(
+            &format!("p{cycles}"),
+            &format!("2026-03-{day:02}T10:00:00Z"),
+            100,
+        );
+        append(&log, "acme", vec![payment]).await;
+        assert_eq!(drain(&mut p).await, 1);
+        cycles += 1;
+    }
+    p.finish_maintenance().await;
+    for table in TableName::ALL {
+        assert_eq!(checkpoints(d.tables.path(), table.as_str()), 0, "{table}");
+    }
+
+    // The same tables with an interval the logs have passed: one maintenance
+    // pass checkpoints every table that has at least that many versions.
+    drop(p);
+    let (mut p, store) = pipeline_with(log.clone(), d.tables.path(), config(50)).await;
+    append(
+        &log,
+        "acme",
+        vec![payment("late", "2026-03-03T10:00:00Z", 1)],
+    )
+    .await;
+    drain(&mut p).await;
+    p.finish_maintenance().await;
+    for table in TableName::ALL {
+        let version = store.version(table).await.unwrap();
+        if version >= 50 {
+            assert_eq!(checkpoints(d.tables.path(), table.as_str()), 1, "{table}");
+            assert!(store.checkpointed_at(table).is_some(), "{table}");
+        }
+    }
+    assert_eq!(checkpoints(d.tables.path(), "events"), 1);
+
+    // Opening from the checkpoints gives every row, and the offsets.
+    drop(p);
+    let (mut again, _) = pipeline_with(log, d.tables.path(), config(50)).await;
+    assert_eq!(drain(&mut again).await, 0);
+    let totals = "SELECT count(*) AS n, sum(amount) AS s FROM payments";
+    assert_eq!(
+        query(d.tables.path(), totals).await,
+        vec![json!({"n": cycles + 1, "s": cycles * 100 + 1})]
+    );
 }
 
 /// A stale writer (a pipeline that lost its partition to another and did

@@ -1,13 +1,15 @@
-//! Housekeeping between cycles: compaction of crowded `events` partitions
-//! and vacuum of replaced files (see `store::maintain` for the why).
+//! Housekeeping: compaction of crowded `events` partitions, checkpoints of
+//! the tables' logs and vacuum of replaced files (see `store::maintain` for
+//! the why).
 //!
-//! Compaction runs as a task of its own beside the cycles. Rewriting every
-//! crowded partition takes a while (half a second for ten busy tenants on
-//! two cores), and a cycle waiting for it would hold back every event that
-//! arrived meanwhile. Vacuum stays between cycles, and never runs while a
-//! compaction is in flight: the files an optimize has written but not yet
-//! committed are unreferenced, and a vacuum with a short retention would
-//! take them for a crashed write's leftovers.
+//! Compaction and checkpoints run as a task of their own beside the cycles,
+//! every `compact_every`. Rewriting every crowded partition takes a while
+//! (half a second for ten busy tenants on two cores), and so do the eight
+//! tables' checkpoints; a cycle waiting for them would hold back every
+//! event that arrived meanwhile. Vacuum stays between cycles, and never
+//! runs while that task is in flight: the files an optimize has written but
+//! not yet committed are unreferenced, and a vacuum with a short retention
+//! would take them for a crashed write's leftovers.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -19,27 +21,28 @@ use super::Pipeline;
 use crate::source::LogSource;
 
 impl<S: LogSource> Pipeline<S> {
-    /// Starts a compaction of this process's crowded `events` partitions
-    /// when one is due and none is in flight, and vacuums when due and no
-    /// compaction is in flight. Failures are logged and left for the next
-    /// time: maintenance never stops the pipeline.
+    /// Starts the maintenance task (compaction of this process's crowded
+    /// `events` partitions, then checkpoints) when it is due and not in
+    /// flight, and vacuums when due and the task is not in flight. Failures
+    /// are logged and left for the next time: maintenance never stops the
+    /// pipeline.
     pub(super) async fn maintain_if_due(&mut self) {
         let policy = &self.config.maintenance;
         let due =
             |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() >= every);
-        if !self.compacting() && due(self.last_vacuum, policy.vacuum_every) {
+        if !self.maintaining() && due(self.last_vacuum, policy.vacuum_every) {
             self.last_vacuum = Some(Instant::now());
             if let Err(e) = self.store.vacuum(policy).await {
                 tracing::warn!(error = %e, "vacuum failed; will retry");
             }
         }
-        if !self.compacting() && due(self.last_compaction, policy.compact_every) {
+        if !self.maintaining() && due(self.last_compaction, policy.compact_every) {
             self.last_compaction = Some(Instant::now());
             let owned: HashSet<TenantId> = self.partition_of.keys().cloned().collect();
             let store = self.store.clone();
             let policy = policy.clone();
             let stats = self.stats.clone();
-            self.compaction = Some(tokio::spawn(async move {
+            self.maintenance_task = Some(tokio::spawn(async move {
                 match store.compact_events(&owned, &policy).await {
                     Ok(report) if report.partitions > 0 => {
                         stats.compactions.fetch_add(1, Ordering::Relaxed);
@@ -50,25 +53,29 @@ impl<S: LogSource> Pipeline<S> {
                         tracing::warn!(error = %e, "compaction failed; will retry");
                     }
                 }
+                if let Err(e) = store.checkpoint_if_due(&policy).await {
+                    tracing::warn!(error = %e, "writing table checkpoints failed; will retry");
+                }
             }));
         }
     }
 
-    /// Whether a compaction started by this pipeline is still running.
-    pub fn compacting(&self) -> bool {
-        self.compaction
+    /// Whether the maintenance task (compaction, checkpoints) started by
+    /// this pipeline is still running.
+    pub fn maintaining(&self) -> bool {
+        self.maintenance_task
             .as_ref()
             .is_some_and(|task| !task.is_finished())
     }
 
-    /// Waits for the compaction in flight, if any: at shutdown, so the
-    /// process does not leave a half-written rewrite behind, and in tests
-    /// that look at the files.
+    /// Waits for the maintenance task in flight, if any: at shutdown, so
+    /// the process does not leave a half-written rewrite behind, and in
+    /// tests that look at the files.
     pub async fn finish_maintenance(&mut self) {
-        if let Some(task) = self.compaction.take()
+        if let Some(task) = self.maintenance_task.take()
             && let Err(e) = task.await
         {
-            tracing::warn!(error = %e, "compaction task ended abnormally");
+            tracing::warn!(error = %e, "maintenance task ended abnormally");
         }
     }
 }

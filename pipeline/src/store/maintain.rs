@@ -21,10 +21,18 @@
 //!   pipeline's append is a blind append that reads and removes nothing,
 //!   so neither conflicts with the other (delta-rs `ConflictChecker`; the
 //!   loser of the race re-reads the log and commits at the next version).
+//! - **checkpoint**: a table whose log grew by
+//!   [`MaintenancePolicy::checkpoint_every`] versions since the last
+//!   checkpoint gets a new one, so that opening or refreshing it replays at
+//!   most that many commits. The store's commits do not write checkpoints
+//!   themselves (see `commit_properties`); a checkpoint only summarizes a
+//!   version already committed, so it is written beside the cycles.
 //! - **vacuum**: every table drops files that were tombstoned (or orphaned by
 //!   a write that crashed before its commit) longer than
 //!   [`MaintenancePolicy::vacuum_retention`] ago. The retention is what a
-//!   query running on an older snapshot may still need.
+//!   query running on an older snapshot may still need. Log entries past
+//!   the table's log retention (Delta's default: 30 days) that a checkpoint
+//!   covers go at the same time.
 //!
 //! Maintenance is housekeeping: when it fails it is logged and retried at
 //! the next opportunity; it never stops the pipeline.
@@ -38,7 +46,7 @@ use deltalake::{DeltaTable, FilterOp, FilterValue};
 use revstream_schemas::tables::TENANT_COLUMN;
 use revstream_schemas::{TableName, TenantId};
 
-use super::{Result, StoreError, TableStore, current, put};
+use super::{Result, StoreError, TableStore, commit_properties, current, put};
 
 /// When and how hard to compact and vacuum.
 #[derive(Debug, Clone)]
@@ -53,6 +61,8 @@ pub struct MaintenancePolicy {
     pub vacuum_retention: Duration,
     /// Least time between two vacuums.
     pub vacuum_every: Duration,
+    /// A table is checkpointed once its log grew by this many versions.
+    pub checkpoint_every: u64,
 }
 
 impl Default for MaintenancePolicy {
@@ -63,6 +73,8 @@ impl Default for MaintenancePolicy {
             target_file_size: NonZeroU64::new(64 << 20).unwrap_or(NonZeroU64::MIN),
             vacuum_retention: Duration::from_secs(3600),
             vacuum_every: Duration::from_secs(600),
+            // Delta's own default interval.
+            checkpoint_every: 100,
         }
     }
 }
@@ -111,6 +123,7 @@ impl TableStore {
         )];
         let (_, metrics) = events
             .optimize()
+            .with_commit_properties(commit_properties())
             .with_filters(&filters)
             .with_target_size(policy.target_file_size)
             .await
@@ -138,6 +151,49 @@ impl TableStore {
         Ok(report)
     }
 
+    /// Checkpoints every table whose log grew by the policy's interval
+    /// since this store last checkpointed it (or, the first time, that has
+    /// at least that many versions). Returns how many it wrote. Runs on
+    /// handles taken under the lock, without holding it.
+    pub async fn checkpoint_if_due(&self, policy: &MaintenancePolicy) -> Result<usize> {
+        let handles: Vec<(TableName, DeltaTable)> = {
+            let tables = self.tables.lock().await;
+            tables.iter().map(|(t, d)| (*t, d.clone())).collect()
+        };
+        let mut written = 0;
+        for (table, delta) in handles {
+            let Some(version) = delta.version() else {
+                continue;
+            };
+            let last = self.checkpointed_at(table);
+            let since = version.saturating_sub(last.unwrap_or(0));
+            if since < policy.checkpoint_every {
+                continue;
+            }
+            deltalake::checkpoints::create_checkpoint(&delta, None)
+                .await
+                .map_err(|source| StoreError::Delta { table, source })?;
+            self.checkpointed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(table, version);
+            written += 1;
+        }
+        if written > 0 {
+            tracing::debug!(tables = written, "wrote table checkpoints");
+        }
+        Ok(written)
+    }
+
+    /// The version this store last checkpointed `table` at.
+    pub fn checkpointed_at(&self, table: TableName) -> Option<u64> {
+        self.checkpointed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&table)
+            .copied()
+    }
+
     /// Deletes files no live version needs that were replaced longer than
     /// the retention ago, in every table. Returns how many were deleted.
     pub async fn vacuum(&self, policy: &MaintenancePolicy) -> Result<usize> {
@@ -148,6 +204,7 @@ impl TableStore {
         for table in TableName::ALL {
             let vacuumed = current(&tables, table)?
                 .vacuum()
+                .with_commit_properties(commit_properties())
                 .with_mode(VacuumMode::Full)
                 .with_retention_period(retention)
                 // Delta refuses retentions under 7 days by default, to
@@ -161,6 +218,12 @@ impl TableStore {
             };
             put(&mut tables, table, delta).await?;
             deleted += files;
+            // The commits leave expired log entries alone (they would list
+            // the whole log each time); they go here, every vacuum.
+            let delta = current(&tables, table)?;
+            deltalake::checkpoints::cleanup_metadata(&delta, None)
+                .await
+                .map_err(|source| StoreError::Delta { table, source })?;
         }
         if deleted > 0 {
             tracing::info!(files = deleted, "vacuumed replaced table files");

@@ -101,6 +101,8 @@ pub struct TableStore {
     /// Identifies the log the offsets belong to ("local", or the topic).
     log_id: String,
     tables: Mutex<HashMap<TableName, DeltaTable>>,
+    /// The version each table was last checkpointed at by this store.
+    checkpointed: std::sync::Mutex<HashMap<TableName, u64>>,
 }
 
 impl StoreError {
@@ -203,9 +205,7 @@ impl TableStore {
             let written = current
                 .write(batches)
                 .with_save_mode(SaveMode::Append)
-                .with_commit_properties(
-                    CommitProperties::default().with_application_transactions(txns),
-                )
+                .with_commit_properties(commit_properties().with_application_transactions(txns))
                 .await;
             put(&mut tables, TableName::Events, written).await?;
             pending.events_committed = true;
@@ -254,8 +254,24 @@ async fn rewrite_partitions(
     delta
         .write(batches)
         .with_save_mode(SaveMode::Overwrite)
+        .with_commit_properties(commit_properties())
         .with_replace_where(col(revstream_schemas::tables::TENANT_COLUMN).in_list(tenants, false))
         .await
+}
+
+/// The properties of every commit the store makes. By default a Delta
+/// commit's post-commit hook writes a checkpoint when its version is a
+/// multiple of the checkpoint interval, and lists the whole `_delta_log`
+/// directory to clean up expired entries; both on the committing path. The
+/// listing grows with every commit (a long run has thousands of entries
+/// per table, listed on each of its commits), and the checkpoint stalls the
+/// one commit that lands on the interval, for all eight tables at once as
+/// they move together: the slowest commits of a steady load. Both are
+/// housekeeping, done beside the cycles instead (`maintain`).
+fn commit_properties() -> CommitProperties {
+    CommitProperties::default()
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false))
 }
 
 /// A handle to a table for a consuming operation (cheap: the state is

@@ -42,6 +42,7 @@ impl TableStore {
         Ok(Self {
             log_id: log_id.to_owned(),
             tables: Mutex::new(tables),
+            checkpointed: Default::default(),
         })
     }
 }
