@@ -39,7 +39,10 @@
 //! small tenant [4], `REVSTREAM_BENCH_QUERY_REQUESTS` per query and
 //! concurrency [200], `REVSTREAM_BENCH_TENANT_STEPS` [10,1000,10000],
 //! `REVSTREAM_BENCH_PYTHON` with the duckdb package [python3]; output:
-//! `REVSTREAM_BENCH_OUT` [BENCHMARKS.md at the repo root].
+//! `REVSTREAM_BENCH_OUT` [BENCHMARKS.md at the repo root]; diagnostics:
+//! `REVSTREAM_BENCH_LOG` (a tracing filter for the services' logs on
+//! stderr, e.g. `revstream_pipeline=debug`), `REVSTREAM_BENCH_FRESHNESS_TRACE`
+//! (a CSV file of every measured batch: sent at, freshness).
 
 // The report is this program's output: it prints markdown on stdout.
 #![allow(clippy::print_stdout)]
@@ -93,6 +96,14 @@ use report::Outcome;
 use settings::{Scenario, Settings};
 
 fn main() -> ExitCode {
+    // The services' own logs, for a closer look at a run:
+    // REVSTREAM_BENCH_LOG=revstream_pipeline=debug shows every cycle.
+    if let Ok(filter) = std::env::var("REVSTREAM_BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {

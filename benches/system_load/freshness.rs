@@ -263,6 +263,9 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
             freshness.push(visible.saturating_duration_since(accepted));
         }
     }
+    if let Ok(path) = std::env::var("REVSTREAM_BENCH_FRESHNESS_TRACE") {
+        write_trace(&path, &all_batches, measured_from)?;
+    }
     if measured_batches == 0 {
         bail!("no batch was sent after the warm-up: raise REVSTREAM_BENCH_FRESHNESS_SECS");
     }
@@ -440,4 +443,33 @@ async fn poll(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Every measured batch as a CSV row: ms since the measured window began
+/// when it was sent, and its freshness in ms.
+fn write_trace(
+    path: &str,
+    all_batches: &[Arc<Mutex<Vec<Batch>>>],
+    measured_from: Instant,
+) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for batches in all_batches {
+        let batches = batches
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a sender panicked"))?;
+        for b in batches.iter().filter(|b| b.sent >= measured_from) {
+            if let (Some(accepted), Some(visible)) = (b.accepted, b.visible) {
+                rows.push((
+                    b.sent.duration_since(measured_from).as_millis(),
+                    visible.saturating_duration_since(accepted).as_millis(),
+                ));
+            }
+        }
+    }
+    rows.sort_unstable();
+    let mut csv = String::from("sent_ms,freshness_ms\n");
+    for (sent, fresh) in rows {
+        csv.push_str(&format!("{sent},{fresh}\n"));
+    }
+    std::fs::write(path, csv).with_context(|| format!("writing {path}"))
 }

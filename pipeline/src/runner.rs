@@ -37,6 +37,7 @@ use crate::state::State;
 use crate::store::{Commit, MaintenancePolicy, StoreError, TableStore};
 use crate::telemetry::PipelineMetrics;
 
+mod background;
 mod build;
 mod commit;
 mod decode;
@@ -411,9 +412,17 @@ impl<S: LogSource> Pipeline<S> {
             events_committed: false,
         };
         let positions = commit.offsets.clone();
-        if let CommitOutcome::Lost(partitions) =
-            self.commit_with_retry(commit, &touched, stop).await?
-        {
+        let built_in = started.elapsed();
+        let outcome = self.commit_with_retry(commit, &touched, stop).await?;
+        tracing::debug!(
+            records = read,
+            tenants = touched.len(),
+            derived,
+            build_ms = built_in.as_millis() as u64,
+            commit_ms = (started.elapsed() - built_in).as_millis() as u64,
+            "cycle committed"
+        );
+        if let CommitOutcome::Lost(partitions) = outcome {
             // Another writer committed these partitions: forget this cycle
             // for them and start over from what the tables hold.
             self.revoke(&partitions);

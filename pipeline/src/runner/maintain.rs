@@ -3,10 +3,11 @@
 //! the why).
 //!
 //! Compaction and checkpoints run as a task of their own beside the cycles,
-//! every `compact_every`. Rewriting every crowded partition takes a while
-//! (half a second for ten busy tenants on two cores), and so do the eight
-//! tables' checkpoints; a cycle waiting for them would hold back every
-//! event that arrived meanwhile. Vacuum stays between cycles, and never
+//! every `compact_every`, at the lowest CPU priority (`background`).
+//! Rewriting every crowded partition takes a while (two seconds for ten
+//! busy tenants on two cores), and so do the eight tables' checkpoints; a
+//! cycle waiting for them would hold back every event that arrived
+//! meanwhile. Vacuum stays between cycles, and never
 //! runs while that task is in flight: the files an optimize has written but
 //! not yet committed are unreferenced, and a vacuum with a short retention
 //! would take them for a crashed write's leftovers.
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use revstream_schemas::TenantId;
 
-use super::Pipeline;
+use super::{Pipeline, background};
 use crate::source::LogSource;
 
 impl<S: LogSource> Pipeline<S> {
@@ -42,7 +43,7 @@ impl<S: LogSource> Pipeline<S> {
             let store = self.store.clone();
             let policy = policy.clone();
             let stats = self.stats.clone();
-            self.maintenance_task = Some(tokio::spawn(async move {
+            self.maintenance_task = background::spawn(async move {
                 match store.compact_events(&owned, &policy).await {
                     Ok(report) if report.partitions > 0 => {
                         stats.compactions.fetch_add(1, Ordering::Relaxed);
@@ -56,7 +57,7 @@ impl<S: LogSource> Pipeline<S> {
                 if let Err(e) = store.checkpoint_if_due(&policy).await {
                     tracing::warn!(error = %e, "writing table checkpoints failed; will retry");
                 }
-            }));
+            });
         }
     }
 
