@@ -7,10 +7,10 @@
 //! Rewriting every crowded partition takes a while (two seconds for ten
 //! busy tenants on two cores), and so do the eight tables' checkpoints; a
 //! cycle waiting for them would hold back every event that arrived
-//! meanwhile. Vacuum stays between cycles, and never
-//! runs while that task is in flight: the files an optimize has written but
-//! not yet committed are unreferenced, and a vacuum with a short retention
-//! would take them for a crashed write's leftovers.
+//! meanwhile. Vacuum stays between cycles, and never runs while that task
+//! is in flight: the files an optimize has written but not yet committed
+//! are unreferenced, and a vacuum with a short retention would take them
+//! for a crashed write's leftovers.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;

@@ -48,7 +48,7 @@ use revstream_schemas::{TableName, TenantId};
 
 use super::{Result, StoreError, TableStore, commit_properties, current, put};
 
-/// When and how hard to compact and vacuum.
+/// When and how hard to compact, checkpoint and vacuum.
 #[derive(Debug, Clone)]
 pub struct MaintenancePolicy {
     /// An `events` partition with more files than this is compacted.
@@ -130,13 +130,19 @@ impl TableStore {
             .map_err(|source| StoreError::Delta { table, source })?;
         // The store's handle learns of the rewrite now rather than at its
         // next append, so the next look for crowded partitions counts the
-        // compacted files and not the ones just replaced.
-        if let Some(delta) = self.tables.lock().await.get_mut(&table) {
-            delta
-                .update_state()
-                .await
-                .map_err(|source| StoreError::Delta { table, source })?;
+        // compacted files and not the ones just replaced. Read outside the
+        // lock (this runs at low priority, and the cycles need the lock);
+        // kept only if no append moved the store's handle past it meanwhile.
+        let mut refreshed = current(&*self.tables.lock().await, table)?;
+        refreshed
+            .update_state()
+            .await
+            .map_err(|source| StoreError::Delta { table, source })?;
+        let mut tables = self.tables.lock().await;
+        if tables.get(&table).and_then(DeltaTable::version) < refreshed.version() {
+            tables.insert(table, refreshed);
         }
+        drop(tables);
         let report = CompactionReport {
             partitions: crowded.len(),
             files_removed: metrics.num_files_removed,

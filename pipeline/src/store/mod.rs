@@ -264,10 +264,10 @@ async fn rewrite_partitions(
 /// multiple of the checkpoint interval, and lists the whole `_delta_log`
 /// directory to clean up expired entries; both on the committing path. The
 /// listing grows with every commit (a long run has thousands of entries
-/// per table, listed on each of its commits), and the checkpoint stalls the
-/// one commit that lands on the interval, for all eight tables at once as
-/// they move together: the slowest commits of a steady load. Both are
-/// housekeeping, done beside the cycles instead (`maintain`).
+/// per table, listed on each of its commits), and the checkpoint is written
+/// inside the commit that reaches the interval, for all eight tables in the
+/// same cycle as they move together. Both are housekeeping, done beside
+/// the cycles instead (`maintain`).
 fn commit_properties() -> CommitProperties {
     CommitProperties::default()
         .with_create_checkpoint(false)
