@@ -503,6 +503,74 @@ async fn checkpoints_are_written_beside_the_cycles_not_by_the_commits() {
     );
 }
 
+/// Replaced files are vacuumed by the housekeeping task beside the cycles;
+/// files no commit references (a crashed write's, or one in flight) are
+/// left alone there and swept only by the vacuum a pipeline runs at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vacuum_beside_the_cycles_deletes_only_what_the_log_removed() {
+    use std::time::Duration;
+
+    let d = dirs();
+    let log = LocalLog::open(d.log.path(), 1, LocalLogOptions::default()).unwrap();
+    let config = PipelineConfig {
+        max_wait: Duration::from_millis(5),
+        maintenance: MaintenancePolicy {
+            compact_every: Duration::ZERO,
+            vacuum_every: Duration::ZERO,
+            vacuum_retention: Duration::ZERO,
+            ..MaintenancePolicy::default()
+        },
+        ..PipelineConfig::default()
+    };
+    let (mut p, store) = pipeline_with(log.clone(), d.tables.path(), config.clone()).await;
+    for round in 0..5 {
+        let at = format!("2026-03-{:02}T10:00:00Z", round + 1);
+        append(&log, "acme", vec![payment(&format!("p{round}"), &at, 100)]).await;
+        drain(&mut p).await;
+        p.finish_maintenance().await;
+    }
+    // A file no commit references, as a crashed (or unfinished) write leaves.
+    let partition = d.tables.path().join("metrics_daily/tenant_id=acme");
+    let orphan = partition.join("part-00000-orphan.parquet");
+    std::fs::write(&orphan, b"not committed").unwrap();
+
+    // Another tenant's cycle: acme's partitions are not rewritten, and the
+    // task after it vacuums what acme's earlier cycles replaced.
+    append(
+        &log,
+        "other",
+        vec![payment("o1", "2026-03-01T10:00:00Z", 7)],
+    )
+    .await;
+    drain(&mut p).await;
+    p.finish_maintenance().await;
+    let live = store
+        .files_per_tenant(TableName::MetricsDaily)
+        .await
+        .unwrap()["acme"];
+    assert_eq!(live, 1);
+    assert_eq!(
+        parquet_files(d.tables.path(), "metrics_daily", "acme"),
+        live + 1,
+        "the replaced files are gone, the unreferenced one is kept"
+    );
+    assert!(orphan.exists());
+
+    // The vacuum at start sweeps it.
+    drop(p);
+    let (mut again, _) = pipeline_with(log.clone(), d.tables.path(), config).await;
+    append(
+        &log,
+        "other",
+        vec![payment("o2", "2026-03-02T10:00:00Z", 7)],
+    )
+    .await;
+    drain(&mut again).await;
+    again.finish_maintenance().await;
+    assert!(!orphan.exists());
+    assert_eq!(parquet_files(d.tables.path(), "metrics_daily", "acme"), 1);
+}
+
 /// A stale writer (a pipeline that lost its partition to another and did
 /// not notice yet) must not write the partition: its `events` commit is
 /// refused because another writer moved the offsets, it reloads from the

@@ -30,7 +30,9 @@
 //! - **vacuum**: every table drops files that were tombstoned (or orphaned by
 //!   a write that crashed before its commit) longer than
 //!   [`MaintenancePolicy::vacuum_retention`] ago. The retention is what a
-//!   query running on an older snapshot may still need. Log entries past
+//!   query running on an older snapshot may still need. Only the tombstoned
+//!   files are safe to delete beside writers (`vacuum_removed`); the sweep
+//!   for orphans (`vacuum`) runs while nothing writes. Log entries past
 //!   the table's log retention (Delta's default: 30 days) that a checkpoint
 //!   covers go at the same time.
 //!
@@ -46,7 +48,7 @@ use deltalake::{DeltaTable, FilterOp, FilterValue};
 use revstream_schemas::tables::TENANT_COLUMN;
 use revstream_schemas::{TableName, TenantId};
 
-use super::{Result, StoreError, TableStore, commit_properties, current, put};
+use super::{Result, StoreError, TableStore, commit_properties, current};
 
 /// When and how hard to compact, checkpoint and vacuum.
 #[derive(Debug, Clone)]
@@ -138,11 +140,7 @@ impl TableStore {
             .update_state()
             .await
             .map_err(|source| StoreError::Delta { table, source })?;
-        let mut tables = self.tables.lock().await;
-        if tables.get(&table).and_then(DeltaTable::version) < refreshed.version() {
-            tables.insert(table, refreshed);
-        }
-        drop(tables);
+        self.keep_if_newer(table, refreshed).await;
         let report = CompactionReport {
             partitions: crowded.len(),
             files_removed: metrics.num_files_removed,
@@ -162,12 +160,8 @@ impl TableStore {
     /// at least that many versions). Returns how many it wrote. Runs on
     /// handles taken under the lock, without holding it.
     pub async fn checkpoint_if_due(&self, policy: &MaintenancePolicy) -> Result<usize> {
-        let handles: Vec<(TableName, DeltaTable)> = {
-            let tables = self.tables.lock().await;
-            tables.iter().map(|(t, d)| (*t, d.clone())).collect()
-        };
         let mut written = 0;
-        for (table, delta) in handles {
+        for (table, delta) in self.handles().await {
             let Some(version) = delta.version() else {
                 continue;
             };
@@ -201,40 +195,66 @@ impl TableStore {
     }
 
     /// Deletes files no live version needs that were replaced longer than
-    /// the retention ago, in every table. Returns how many were deleted.
+    /// the retention ago, in every table, and files no commit references
+    /// (a write that crashed before its commit) as old. Returns how many
+    /// were deleted. The sweep for unreferenced files cannot tell a crashed
+    /// write from one in flight: run it only while nothing writes the
+    /// tables (the pipeline does, at start, between cycles).
     pub async fn vacuum(&self, policy: &MaintenancePolicy) -> Result<usize> {
+        self.vacuum_with(policy, VacuumMode::Full).await
+    }
+
+    /// Deletes only the files the log marks removed longer than the
+    /// retention ago, in every table. Safe beside writers: a removed file
+    /// is never one a cycle or a compaction is writing.
+    pub async fn vacuum_removed(&self, policy: &MaintenancePolicy) -> Result<usize> {
+        self.vacuum_with(policy, VacuumMode::Lite).await
+    }
+
+    async fn vacuum_with(&self, policy: &MaintenancePolicy, mode: VacuumMode) -> Result<usize> {
         let retention =
             chrono::Duration::from_std(policy.vacuum_retention).unwrap_or(chrono::Duration::MAX);
         let mut deleted = 0;
-        let mut tables = self.tables.lock().await;
-        for table in TableName::ALL {
-            let vacuumed = current(&tables, table)?
+        for (table, delta) in self.handles().await {
+            let (vacuumed, metrics) = delta
                 .vacuum()
                 .with_commit_properties(commit_properties())
-                .with_mode(VacuumMode::Full)
+                .with_mode(mode.clone())
                 .with_retention_period(retention)
                 // Delta refuses retentions under 7 days by default, to
                 // protect readers of week-old versions; ours are told by
                 // the policy instead.
                 .with_enforce_retention_duration(false)
-                .await;
-            let (delta, files) = match vacuumed {
-                Ok((delta, metrics)) => (Ok(delta), metrics.files_deleted.len()),
-                Err(e) => (Err(e), 0),
-            };
-            put(&mut tables, table, delta).await?;
-            deleted += files;
-            // The commits leave expired log entries alone (they would list
-            // the whole log each time); they go here, every vacuum.
-            let delta = current(&tables, table)?;
-            deltalake::checkpoints::cleanup_metadata(&delta, None)
                 .await
                 .map_err(|source| StoreError::Delta { table, source })?;
+            deleted += metrics.files_deleted.len();
+            // The commits leave expired log entries alone (they would list
+            // the whole log each time); they go here, every vacuum.
+            deltalake::checkpoints::cleanup_metadata(&vacuumed, None)
+                .await
+                .map_err(|source| StoreError::Delta { table, source })?;
+            self.keep_if_newer(table, vacuumed).await;
         }
         if deleted > 0 {
             tracing::info!(files = deleted, "vacuumed replaced table files");
         }
         Ok(deleted)
+    }
+
+    /// A handle to every table, taken under the lock, for work that runs
+    /// without it.
+    async fn handles(&self) -> Vec<(TableName, DeltaTable)> {
+        let tables = self.tables.lock().await;
+        tables.iter().map(|(t, d)| (*t, d.clone())).collect()
+    }
+
+    /// Keeps `newer` as the store's handle of `table` unless a commit of
+    /// the pipeline moved the held one past it meanwhile.
+    async fn keep_if_newer(&self, table: TableName, newer: DeltaTable) {
+        let mut tables = self.tables.lock().await;
+        if tables.get(&table).and_then(DeltaTable::version) < newer.version() {
+            tables.insert(table, newer);
+        }
     }
 }
 
