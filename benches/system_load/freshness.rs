@@ -249,10 +249,9 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
     let mut freshness = Vec::new();
     let mut acks = Vec::new();
     let mut measured_batches = 0u64;
-    // Freshness of the batches sent in the first and in the last fifth of
-    // the window: whether it holds steady as the tenants' history grows.
-    let fifth = Duration::from_secs(settings.freshness_secs).as_secs_f64() / 5.0;
-    let (mut first_fifth, mut last_fifth) = (Vec::new(), Vec::new());
+    // (sent, freshness) of every measured batch, sent counted from the
+    // start of the window: for the fifths below and the trace.
+    let mut timeline: Vec<(Duration, Duration)> = Vec::new();
     for batches in &all_batches {
         let batches = batches
             .lock()
@@ -266,17 +265,25 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
             // A poll may count a batch before its sender has read the 200.
             let fresh = visible.saturating_duration_since(accepted);
             freshness.push(fresh);
-            let at = b.sent.duration_since(measured_from).as_secs_f64();
-            if at < fifth {
-                first_fifth.push(fresh);
-            } else if at >= 4.0 * fifth {
-                last_fifth.push(fresh);
-            }
+            timeline.push((b.sent.duration_since(measured_from), fresh));
         }
     }
-    let (first_fifth, last_fifth) = (Latencies::new(first_fifth), Latencies::new(last_fifth));
+    // Freshness of the batches sent in the first and in the last fifth of
+    // the window: whether it holds steady as the tenants' history grows.
+    let fifth = Duration::from_secs(settings.freshness_secs) / 5;
+    let in_window = |keep: &dyn Fn(Duration) -> bool| {
+        Latencies::new(
+            timeline
+                .iter()
+                .filter(|(sent, _)| keep(*sent))
+                .map(|&(_, fresh)| fresh)
+                .collect(),
+        )
+    };
+    let first_fifth = in_window(&|sent| sent < fifth);
+    let last_fifth = in_window(&|sent| sent >= 4 * fifth);
     if let Ok(path) = std::env::var("REVSTREAM_BENCH_FRESHNESS_TRACE") {
-        write_trace(&path, &all_batches, measured_from)?;
+        write_trace(&path, &timeline)?;
     }
     if measured_batches == 0 {
         bail!("no batch was sent after the warm-up: raise REVSTREAM_BENCH_FRESHNESS_SECS");
@@ -468,25 +475,11 @@ async fn poll(
 
 /// Every measured batch as a CSV row: ms since the measured window began
 /// when it was sent, and its freshness in ms.
-fn write_trace(
-    path: &str,
-    all_batches: &[Arc<Mutex<Vec<Batch>>>],
-    measured_from: Instant,
-) -> anyhow::Result<()> {
-    let mut rows = Vec::new();
-    for batches in all_batches {
-        let batches = batches
-            .lock()
-            .map_err(|_| anyhow::anyhow!("a sender panicked"))?;
-        for b in batches.iter().filter(|b| b.sent >= measured_from) {
-            if let (Some(accepted), Some(visible)) = (b.accepted, b.visible) {
-                rows.push((
-                    b.sent.duration_since(measured_from).as_millis(),
-                    visible.saturating_duration_since(accepted).as_millis(),
-                ));
-            }
-        }
-    }
+fn write_trace(path: &str, timeline: &[(Duration, Duration)]) -> anyhow::Result<()> {
+    let mut rows: Vec<(u128, u128)> = timeline
+        .iter()
+        .map(|(sent, fresh)| (sent.as_millis(), fresh.as_millis()))
+        .collect();
     rows.sort_unstable();
     let mut csv = String::from("sent_ms,freshness_ms\n");
     for (sent, fresh) in rows {

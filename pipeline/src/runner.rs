@@ -400,7 +400,8 @@ impl<S: LogSource> Pipeline<S> {
             &none_now
         };
         let built = build::build(&mut self.state, to_derive, settings, fresh).await?;
-        self.metrics.build_took(started.elapsed());
+        let built_in = started.elapsed();
+        self.metrics.build_took(built_in);
         self.stats
             .state_events
             .store(self.state.events() as u64, Ordering::Relaxed);
@@ -412,7 +413,6 @@ impl<S: LogSource> Pipeline<S> {
             events_committed: false,
         };
         let positions = commit.offsets.clone();
-        let built_in = started.elapsed();
         let outcome = self.commit_with_retry(commit, &touched, stop).await?;
         tracing::debug!(
             records = read,
