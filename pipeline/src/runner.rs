@@ -109,6 +109,11 @@ pub struct PipelineStats {
     pub compaction_failures: AtomicU64,
     /// Events held in the per-tenant state, as of the last cycle.
     pub state_events: AtomicU64,
+    /// Tenant derivations, and those that folded every event of the tenant
+    /// again (a first derivation, an event older than the ones folded, new
+    /// settings) instead of only its new events.
+    pub derivations: AtomicU64,
+    pub refolds: AtomicU64,
 }
 
 /// What one cycle did.
@@ -405,6 +410,12 @@ impl<S: LogSource> Pipeline<S> {
         self.stats
             .state_events
             .store(self.state.events() as u64, Ordering::Relaxed);
+        self.stats
+            .derivations
+            .fetch_add(built.derivations, Ordering::Relaxed);
+        self.stats
+            .refolds
+            .fetch_add(built.refolds, Ordering::Relaxed);
         let fresh = built.fresh;
         let commit = Commit {
             rewrites: built.rewrites,

@@ -6,7 +6,8 @@ mod derive_support;
 
 use std::collections::BTreeMap;
 
-use derive_support::{event, monthly, settings, sub, sub_event};
+use chrono::{DateTime, Utc};
+use derive_support::{at, event, monthly, settings, sub, sub_event};
 use proptest::prelude::*;
 use revstream_pipeline::derive::{ChurnSetting, Derived, PaymentStatus, TenantSettings, derive};
 use revstream_pipeline::state::TenantState;
@@ -239,6 +240,11 @@ fn scenario() -> impl Strategy<Value = (Vec<CanonicalEvent>, Vec<CanonicalEvent>
         })
 }
 
+/// A clock after every event of these tests.
+fn after_all() -> DateTime<Utc> {
+    at("2027-01-01T00:00:00Z")
+}
+
 fn all_settings() -> [TenantSettings; 3] {
     [
         TenantSettings::default(),
@@ -318,12 +324,154 @@ proptest! {
             let new = delivered.iter().filter(|e| state.insert(e)).count();
             prop_assert_eq!(new, first_copies.len());
             prop_assert_eq!(state.len(), first_copies.len());
-            let (got, changed) = state.derive_changes(&s);
+            let (got, changed) = state.derive_changes(&s, after_all());
             prop_assert_eq!(&got, &derive(&s, &first_copies));
             prop_assert_eq!(changed.len(), 7, "a first derive writes every table");
-            let (again, changed) = state.derive_changes(&s);
+            let (again, changed) = state.derive_changes(&s, after_all());
             prop_assert_eq!(&again, &got);
             prop_assert!(changed.is_empty(), "nothing new, nothing to rewrite: {changed:?}");
         }
     }
+}
+
+// ---- property: deriving cycle by cycle equals deriving once -------------
+
+/// The pipeline derives a tenant after every cycle, folding only the new
+/// events when they sort after those folded before. Whatever the chunks —
+/// in time order (folded onto the state) or not (folded again from the
+/// first event) — every derivation must equal one over all events so far.
+fn derive_in_chunks(
+    delivered: &[CanonicalEvent],
+    cuts: &[usize],
+    s: &TenantSettings,
+    now: DateTime<Utc>,
+) -> Result<u64, TestCaseError> {
+    let mut state = TenantState::default();
+    let mut so_far: Vec<CanonicalEvent> = Vec::new();
+    let mut start = 0;
+    let mut ends: Vec<usize> = cuts.iter().map(|c| c % (delivered.len() + 1)).collect();
+    ends.push(delivered.len());
+    ends.sort_unstable();
+    for end in ends {
+        for e in &delivered[start..end] {
+            if state.insert(e) {
+                so_far.push(e.clone());
+            }
+        }
+        start = end;
+        let (got, _) = state.derive_changes(s, now);
+        prop_assert_eq!(&got, &derive(s, &so_far));
+    }
+    Ok(state.refolds())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn derivations_cycle_by_cycle_equal_one_from_scratch(
+        (canonical, delivered) in scenario(),
+        cuts in prop::collection::vec(any::<usize>(), 0..6),
+    ) {
+        // The scenario's events span ten days: "now" after all of them, and
+        // in the middle, where the later ones are dated ahead of the clock.
+        for now in [after_all(), at("2026-01-05T12:00:00Z")] {
+            for s in all_settings() {
+                // Shuffled: most chunks reach back before the last event folded.
+                derive_in_chunks(&delivered, &cuts, &s, now)?;
+                // In event order: only the first derivation folds from scratch.
+                let refolds = derive_in_chunks(&canonical, &cuts, &s, now)?;
+                prop_assert_eq!(refolds, 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_event_older_than_those_folded_folds_the_tenant_again() {
+    let s = TenantSettings::default();
+    let at = |day: u32| format!("2026-01-{day:02}T00:00:00Z");
+    let plan = |id: &str, day: u32, amount: i64| {
+        sub_event(
+            id,
+            "updated",
+            &at(day),
+            "cus_1",
+            sub("sub_1", "active", vec![monthly(amount)]),
+        )
+    };
+    let mut state = TenantState::default();
+    state.insert(&plan("evt_1", 1, 1000));
+    state.insert(&plan("evt_3", 3, 3000));
+    let now = after_all();
+    let (first, _) = state.derive_changes(&s, now);
+    assert_eq!(first.movements.len(), 2);
+    assert_eq!(state.refolds(), 1);
+
+    // Later: folded onto the state.
+    state.insert(&plan("evt_4", 4, 4000));
+    let (later, changed) = state.derive_changes(&s, now);
+    assert_eq!(state.refolds(), 1);
+    assert_eq!(later.movements.len(), 3);
+    assert!(changed.contains(&revstream_schemas::TableName::MrrMovements));
+
+    // Earlier than evt_4: a fold onto the state would append a movement
+    // after day 4's; the rows must instead be those of all four in order.
+    let all = [
+        plan("evt_1", 1, 1000),
+        plan("evt_2", 2, 2000),
+        plan("evt_3", 3, 3000),
+        plan("evt_4", 4, 4000),
+    ];
+    state.insert(&all[1]);
+    let (restated, _) = state.derive_changes(&s, now);
+    assert_eq!(state.refolds(), 2);
+    assert_eq!(restated, derive(&s, &all));
+    let days: Vec<u32> = restated
+        .movements
+        .iter()
+        .map(|m| chrono::Datelike::day(&m.day))
+        .collect();
+    assert_eq!(days, [1, 2, 3, 4]);
+
+    // New settings fold again too (days move with the timezone).
+    let tokyo = settings("Asia/Tokyo", ChurnSetting::AtPeriodEnd);
+    let (moved, _) = state.derive_changes(&tokyo, now);
+    assert_eq!(state.refolds(), 3);
+    assert_eq!(moved, derive(&tokyo, &all));
+}
+
+#[test]
+fn an_event_dated_ahead_of_the_clock_does_not_make_later_ones_late() {
+    let s = TenantSettings::default();
+    let plan = |id: &str, at: &str, amount: i64| {
+        sub_event(
+            id,
+            "updated",
+            at,
+            "cus_1",
+            sub("sub_1", "active", vec![monthly(amount)]),
+        )
+    };
+    let now = at("2026-01-10T00:00:00Z");
+    let mut state = TenantState::default();
+    let mut all = vec![
+        plan("evt_1", "2026-01-01T00:00:00Z", 1000),
+        // A producer with its clock years ahead.
+        plan("evt_future", "2030-01-01T00:00:00Z", 9000),
+    ];
+    for e in &all {
+        state.insert(e);
+    }
+    assert_eq!(state.derive_changes(&s, now).0, derive(&s, &all));
+    for (id, day, amount) in [("evt_2", "02", 2000), ("evt_3", "03", 3000)] {
+        let e = plan(id, &format!("2026-01-{day}T00:00:00Z"), amount);
+        state.insert(&e);
+        all.push(e);
+        let (got, _) = state.derive_changes(&s, now);
+        assert_eq!(got, derive(&s, &all));
+        // The future event's movement stays last, after the new ones.
+        assert_eq!(got.movements.last().map(|m| m.mrr_after), Some(9000));
+    }
+    assert_eq!(state.refolds(), 1, "events after evt_1 fold onto the state");
 }

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
+use chrono::{DateTime, Utc};
 use revstream_schemas::{TableName, TenantId};
 
 use super::Fresh;
@@ -28,6 +29,8 @@ struct TenantJob {
     tenant: TenantId,
     state: TenantState,
     settings: TenantSettings,
+    /// Events dated after this are not folded into the kept state.
+    now: DateTime<Utc>,
 }
 
 /// What deriving one tenant gave: its state back, and the batches of the
@@ -36,6 +39,8 @@ struct TenantDone {
     tenant: TenantId,
     state: TenantState,
     changed: Result<Vec<(TableName, RecordBatch)>, ArrowError>,
+    /// Whether all of the tenant's events were folded again.
+    refolded: bool,
 }
 
 /// A cycle's rows, ready to commit.
@@ -47,6 +52,10 @@ pub(super) struct Built {
     /// The cycle's new events, handed back (their `received_at` is needed
     /// once the commit lands).
     pub fresh: Vec<Fresh>,
+    /// Tenants derived, and how many of them were folded from their first
+    /// event rather than from their new events.
+    pub derivations: u64,
+    pub refolds: u64,
 }
 
 /// Derives every touched tenant that has settings and builds the batches,
@@ -60,6 +69,7 @@ pub(super) async fn build(
     settings: HashMap<TenantId, TenantSettings>,
     fresh: Vec<Fresh>,
 ) -> Result<Built, StoreError> {
+    let now = Utc::now();
     let jobs: Vec<TenantJob> = touched
         .iter()
         .filter_map(|tenant| {
@@ -69,6 +79,7 @@ pub(super) async fn build(
                 tenant: tenant.clone(),
                 state,
                 settings,
+                now,
             })
         })
         .collect();
@@ -82,12 +93,16 @@ pub(super) async fn build(
 
     let mut rewrites: BTreeMap<TableName, TableRewrite> = BTreeMap::new();
     let mut failed = None;
+    let derivations = done.len() as u64;
+    let mut refolds = 0;
     for TenantDone {
         tenant,
         state: mut tenant_state,
         changed,
+        refolded,
     } in done
     {
+        refolds += u64::from(refolded);
         match changed {
             Ok(batches) => {
                 for (table, batch) in batches {
@@ -125,17 +140,21 @@ pub(super) async fn build(
         rewrites: rewrites.into_values().collect(),
         events,
         fresh,
+        derivations,
+        refolds,
     })
 }
 
 fn derive_one(mut job: TenantJob) -> TenantDone {
-    let (derived, changed) = job.state.derive_changes(&job.settings);
+    let refolds = job.state.refolds();
+    let (derived, changed) = job.state.derive_changes(&job.settings, job.now);
     let changed = if changed.is_empty() {
         Ok(Vec::new())
     } else {
         derived_batches_of(&job.tenant, &derived, &changed)
     };
     TenantDone {
+        refolded: job.state.refolds() > refolds,
         tenant: job.tenant,
         state: job.state,
         changed,
@@ -197,6 +216,7 @@ mod tests {
                     tenant: TenantId::parse(&format!("t{t}")).unwrap_or_else(|e| panic!("{e}")),
                     state,
                     settings: TenantSettings::default(),
+                    now: Utc::now(),
                 }
             })
             .collect()
@@ -251,6 +271,7 @@ mod tests {
                 tenant: d.tenant,
                 state: d.state,
                 settings: TenantSettings::default(),
+                now: Utc::now(),
             })
             .collect();
         for (_, _, batches) in summary(&derive_all(again, 2).await) {
