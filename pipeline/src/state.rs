@@ -1,73 +1,118 @@
-//! In-memory per-tenant state: the distinct events seen so far, in the
-//! compact form the derivation reads; the derivation folded over them
-//! ([`Folded`]), so a cycle derives a tenant from its new events alone
-//! when they come after the ones folded; and a fingerprint of each derived
-//! table, so a cycle rewrites only the tenant partitions whose rows
-//! actually changed.
+//! In-memory per-tenant state: a key for every distinct event seen (for
+//! dedupe), the derivation folded over those events ([`Folded`]), the
+//! events not folded yet, and a fingerprint of each derived table, so a
+//! cycle rewrites only the tenant partitions whose rows actually changed.
 //!
-//! Memory is what this state costs: it holds every event for as long as the
-//! process owns the tenant. So the dedupe index holds positions in `events`
-//! (8 bytes each) rather than a second copy of every (source, id).
+//! Memory is what this state costs, and it no longer holds the events: once
+//! folded, an event is only its 16-byte dedupe key here. Its full form is in
+//! the `events` table, where the rare derivation that must fold a tenant
+//! again from its first event (an event older than those folded, new
+//! settings) reads it back: see [`TenantState::derive_changes`].
 
-use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 
 use chrono::{DateTime, Utc};
 use hashbrown::HashTable;
-use revstream_schemas::{CanonicalEvent, TableName, TenantId};
+use revstream_schemas::{CanonicalEvent, EventId, SourceName, TableName, TenantId};
 
 use crate::derive::{CompactEvent, Derived, Folded, TenantSettings, in_event_order};
 
+/// The dedupe key of an event: a keyed 128-bit hash of (source, id), two
+/// SipHash-1-3 with independent random keys. Two distinct events share
+/// one with probability about n² / 2¹²⁹ (1 in 10¹⁸ at a billion events of
+/// one tenant), and the random keys keep producers from forging a clash.
+#[derive(Debug, Clone, Default)]
+struct KeyHasher {
+    high: RandomState,
+    low: RandomState,
+}
+
+impl KeyHasher {
+    fn key(&self, source: &SourceName, id: &EventId) -> u128 {
+        let pair = (source.as_str(), id.as_str());
+        (u128::from(self.high.hash_one(pair)) << 64) | u128::from(self.low.hash_one(pair))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct TenantState {
-    events: Vec<CompactEvent>,
-    /// Positions in `events`, hashed by (source, id).
-    index: HashTable<usize>,
-    hasher: RandomState,
-    /// The derivation over `events[..folded_upto]` except those dated
-    /// ahead of the clock at the last derivation, under its settings.
+    /// The dedupe key of every distinct event seen.
+    seen: HashTable<u128>,
+    hasher: KeyHasher,
+    /// Events seen but not in `folded`: new since the last derivation, and
+    /// those dated ahead of the clock at a derivation (never folded into
+    /// the kept state, see [`TenantState::derive_changes`]).
+    pending: Vec<CompactEvent>,
+    /// The derivation over every event seen except `pending`, under its
+    /// settings; `None` before the first derivation, while every event seen
+    /// is still in `pending`.
     folded: Option<Folded>,
-    folded_upto: usize,
-    /// Positions of events not folded because they were dated ahead.
-    ahead: Vec<usize>,
     /// How often the derivation was folded again from the first event.
     refolds: u64,
     fingerprints: HashMap<TableName, u64>,
 }
 
+/// A derivation needs the tenant's events read back from the `events`
+/// table, and none were given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the tenant must be folded from its first event, and its stored events were not given")]
+pub struct HistoryNeeded;
+
 impl TenantState {
     /// Adds an event unless (source, id) was seen; returns whether it was
     /// new. Only a new event's derivation fields are copied.
     pub fn insert(&mut self, event: &CanonicalEvent) -> bool {
-        let Self {
-            events,
-            index,
-            hasher,
-            ..
-        } = self;
-        let key_hash = |e: (&str, &str)| hasher.hash_one(e);
-        let hash = key_hash((event.source.as_str(), event.id.as_str()));
-        let seen = index.find(hash, |&at| {
-            let held = &events[at];
-            held.id == event.id && held.source == event.source
-        });
-        if seen.is_some() {
+        let key = self.hasher.key(&event.source, &event.id);
+        // The key's low half is already a uniform hash.
+        let bucket = key as u64;
+        if self.seen.find(bucket, |&k| k == key).is_some() {
             return false;
         }
-        index.insert_unique(hash, events.len(), |&at| {
-            key_hash((events[at].source.as_str(), events[at].id.as_str()))
-        });
-        events.push(CompactEvent::from(event));
+        self.seen.insert_unique(bucket, key, |&k| k as u64);
+        self.pending.push(CompactEvent::from(event));
         true
     }
 
+    /// Distinct events seen.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.seen.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.seen.is_empty()
+    }
+
+    /// Events held in full (not folded yet).
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether the next [`TenantState::derive_changes`] under `settings`
+    /// must fold the tenant again from its first event, with its events
+    /// read back from the `events` table: an event due now sorts before
+    /// the last one folded, or the settings changed.
+    pub fn needs_history(&self, settings: &TenantSettings, now: DateTime<Utc>) -> bool {
+        let Some(folded) = &self.folded else {
+            // Nothing folded yet: every event seen is pending.
+            return false;
+        };
+        let due_by = self.due_by(now);
+        folded.settings() != settings
+            || !folded.extends_with(&in_event_order(
+                self.pending.iter().filter(|e| e.occurred_at <= due_by),
+            ))
+    }
+
+    /// Pending events dated up to this are folded into the kept state; the
+    /// rest are "ahead". Never before the last event folded, so that those
+    /// ahead always sort after the kept state, even if the clock went back.
+    fn due_by(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.folded
+            .as_ref()
+            .and_then(Folded::last_at)
+            .map_or(now, |last| last.max(now))
     }
 
     /// Derives the tenant's tables and says which changed since the last
@@ -75,43 +120,54 @@ impl TenantState {
     ///
     /// The events added since the last call are folded onto the state kept
     /// from it when they all sort after the events folded then (the common
-    /// case: events arrive roughly in time order, a cycle at a time);
-    /// otherwise, or when the settings changed, every event is folded again
-    /// from the first. Events dated after `now` are never folded into the
-    /// kept state but onto a copy of it for this derivation only: one event
-    /// with a clock years ahead would otherwise make every event after it
-    /// "older than those folded" and every derivation start from the first
-    /// event. Either way the rows equal a derivation from scratch; `now`
-    /// decides only the cost.
+    /// case: events arrive roughly in time order, a cycle at a time), and
+    /// then dropped. Otherwise, or when the settings changed, the tenant is
+    /// folded again from its first event: from `history`, its events as
+    /// stored in the `events` table (committed ones; those pending here are
+    /// added), which must be given when [`TenantState::needs_history`]
+    /// says so.
+    ///
+    /// Events dated after `now` are never folded into the kept state but
+    /// onto a copy of it for this derivation only: one event with a clock
+    /// years ahead would otherwise make every event after it "older than
+    /// those folded" and every derivation start from the first event.
+    /// Either way the rows equal a derivation from scratch; `now` decides
+    /// only the cost.
     pub fn derive_changes(
         &mut self,
         settings: &TenantSettings,
         now: DateTime<Utc>,
-    ) -> (Derived, Vec<TableName>) {
-        let pending = std::mem::take(&mut self.ahead)
-            .into_iter()
-            .chain(self.folded_upto..self.events.len());
-        let (due, ahead): (Vec<usize>, Vec<usize>) =
-            pending.partition(|&at| self.events[at].occurred_at <= now);
-        let due = ordered(&self.events, due);
-        let folded = match self.folded.take() {
-            Some(mut folded) if folded.settings() == settings && folded.extends_with(&due) => {
-                folded.fold(&due);
-                self.ahead = ahead;
+        history: Option<Vec<CanonicalEvent>>,
+    ) -> Result<(Derived, Vec<TableName>), HistoryNeeded> {
+        if self.needs_history(settings, now) && history.is_none() {
+            return Err(HistoryNeeded);
+        }
+        let due_by = self.due_by(now);
+        let pending = std::mem::take(&mut self.pending);
+        let (due, ahead): (Vec<CompactEvent>, Vec<CompactEvent>) =
+            pending.into_iter().partition(|e| e.occurred_at <= due_by);
+        let folded = match (self.folded.take(), history) {
+            (Some(mut folded), None) => {
+                folded.fold(&in_event_order(due.iter()));
                 folded
             }
-            _ => {
+            (_, history) => {
                 self.refolds += 1;
-                let (due, ahead): (Vec<usize>, Vec<usize>) =
-                    (0..self.events.len()).partition(|&at| self.events[at].occurred_at <= now);
+                let stored = self.not_pending(history.unwrap_or_default(), &due, &ahead);
                 let mut folded = Folded::new(*settings);
-                folded.fold(&ordered(&self.events, due));
-                self.ahead = ahead;
+                folded.fold(&in_event_order(stored.iter().chain(&due)));
                 folded
             }
         };
-        self.folded_upto = self.events.len();
-        let derived = self.rows_with_ahead(&folded);
+        self.pending = ahead;
+        let derived = if self.pending.is_empty() {
+            folded.rows()
+        } else {
+            // Dated after `due_by`, so after every event folded.
+            let mut head = folded.clone();
+            head.fold(&in_event_order(self.pending.iter()));
+            head.rows()
+        };
         self.folded = Some(folded);
         let mut changed = Vec::new();
         for (table, print) in fingerprints(&derived) {
@@ -119,26 +175,32 @@ impl TenantState {
                 changed.push(table);
             }
         }
-        (derived, changed)
+        Ok((derived, changed))
     }
 
-    /// The rows of `folded` with the events dated ahead folded on a copy.
-    fn rows_with_ahead(&mut self, folded: &Folded) -> Derived {
-        let ahead = ordered(&self.events, self.ahead.clone());
-        if ahead.is_empty() {
-            return folded.rows();
-        }
-        if folded.extends_with(&ahead) {
-            let mut head = folded.clone();
-            head.fold(&ahead);
-            return head.rows();
-        }
-        // Only when the clock went back past events already folded: fold
-        // everything, ahead or not.
-        self.refolds += 1;
-        let mut all = Folded::new(*folded.settings());
-        all.fold(&in_event_order(self.events.iter()));
-        all.rows()
+    /// The stored events that are not among the pending ones (an event
+    /// committed while its tenant's derivation was left for later is in
+    /// both), compacted.
+    fn not_pending(
+        &self,
+        stored: Vec<CanonicalEvent>,
+        due: &[CompactEvent],
+        ahead: &[CompactEvent],
+    ) -> Vec<CompactEvent> {
+        let pending: HashSet<u128> = due
+            .iter()
+            .chain(ahead)
+            .map(|e| self.hasher.key(&e.source, &e.id))
+            .collect();
+        let mut once: HashSet<u128> = HashSet::with_capacity(stored.len());
+        stored
+            .iter()
+            .filter(|e| {
+                let key = self.hasher.key(&e.source, &e.id);
+                !pending.contains(&key) && once.insert(key)
+            })
+            .map(CompactEvent::from)
+            .collect()
     }
 
     /// How often [`TenantState::derive_changes`] folded every event again
@@ -152,11 +214,6 @@ impl TenantState {
     pub fn invalidate(&mut self) {
         self.fingerprints.clear();
     }
-}
-
-/// The events at `positions` that derive rows, in event order.
-fn ordered(events: &[CompactEvent], positions: Vec<usize>) -> Vec<&CompactEvent> {
-    in_event_order(positions.into_iter().map(|at| &events[at]))
 }
 
 fn fingerprint<T: Hash>(rows: &[T]) -> u64 {

@@ -231,7 +231,7 @@ impl Collector for StatsCollector {
         );
         held.encode(encoder.encode_descriptor(
             "revstream_pipeline_state_events",
-            "Events held in the pipeline's per-tenant state (kept for dedupe and for folding a tenant again when an older event arrives)",
+            "Distinct events the pipeline's per-tenant state knows: a 16-byte dedupe key each; only events not yet folded into the tenant's derivation are held in full",
             None,
             held.metric_type(),
         )?)?;

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use derive_support::{at, event, monthly, settings, sub, sub_event};
 use proptest::prelude::*;
 use revstream_pipeline::derive::{ChurnSetting, Derived, PaymentStatus, TenantSettings, derive};
-use revstream_pipeline::state::TenantState;
-use revstream_schemas::CanonicalEvent;
+use revstream_pipeline::state::{HistoryNeeded, TenantState};
+use revstream_schemas::{CanonicalEvent, TableName};
 use serde_json::{Value, json};
 
 #[test]
@@ -240,6 +240,20 @@ fn scenario() -> impl Strategy<Value = (Vec<CanonicalEvent>, Vec<CanonicalEvent>
         })
 }
 
+/// One cycle's derivation as the pipeline runs it: `stored` (the events
+/// committed in earlier cycles) is read back only when the state asks.
+fn derive_cycle(
+    state: &mut TenantState,
+    s: &TenantSettings,
+    now: DateTime<Utc>,
+    stored: &[CanonicalEvent],
+) -> (Derived, Vec<TableName>) {
+    let history = state.needs_history(s, now).then(|| stored.to_vec());
+    state
+        .derive_changes(s, now, history)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A clock after every event of these tests.
 fn after_all() -> DateTime<Utc> {
     at("2027-01-01T00:00:00Z")
@@ -324,10 +338,10 @@ proptest! {
             let new = delivered.iter().filter(|e| state.insert(e)).count();
             prop_assert_eq!(new, first_copies.len());
             prop_assert_eq!(state.len(), first_copies.len());
-            let (got, changed) = state.derive_changes(&s, after_all());
+            let (got, changed) = derive_cycle(&mut state, &s, after_all(), &[]);
             prop_assert_eq!(&got, &derive(&s, &first_copies));
             prop_assert_eq!(changed.len(), 7, "a first derive writes every table");
-            let (again, changed) = state.derive_changes(&s, after_all());
+            let (again, changed) = derive_cycle(&mut state, &s, after_all(), &first_copies);
             prop_assert_eq!(&again, &got);
             prop_assert!(changed.is_empty(), "nothing new, nothing to rewrite: {changed:?}");
         }
@@ -353,13 +367,15 @@ fn derive_in_chunks(
     ends.push(delivered.len());
     ends.sort_unstable();
     for end in ends {
+        // Committed in earlier cycles: what the `events` table gives back.
+        let stored = so_far.clone();
         for e in &delivered[start..end] {
             if state.insert(e) {
                 so_far.push(e.clone());
             }
         }
         start = end;
-        let (got, _) = state.derive_changes(s, now);
+        let (got, _) = derive_cycle(&mut state, s, now, &stored);
         prop_assert_eq!(&got, &derive(s, &so_far));
     }
     Ok(state.refolds())
@@ -404,16 +420,16 @@ fn an_event_older_than_those_folded_folds_the_tenant_again() {
     state.insert(&plan("evt_1", 1, 1000));
     state.insert(&plan("evt_3", 3, 3000));
     let now = after_all();
-    let (first, _) = state.derive_changes(&s, now);
+    let (first, _) = derive_cycle(&mut state, &s, now, &[]);
     assert_eq!(first.movements.len(), 2);
     assert_eq!(state.refolds(), 1);
 
     // Later: folded onto the state.
     state.insert(&plan("evt_4", 4, 4000));
-    let (later, changed) = state.derive_changes(&s, now);
+    let (later, changed) = derive_cycle(&mut state, &s, now, &[]);
     assert_eq!(state.refolds(), 1);
     assert_eq!(later.movements.len(), 3);
-    assert!(changed.contains(&revstream_schemas::TableName::MrrMovements));
+    assert!(changed.contains(&TableName::MrrMovements));
 
     // Earlier than evt_4: a fold onto the state would append a movement
     // after day 4's; the rows must instead be those of all four in order.
@@ -424,7 +440,16 @@ fn an_event_older_than_those_folded_folds_the_tenant_again() {
         plan("evt_4", 4, 4000),
     ];
     state.insert(&all[1]);
-    let (restated, _) = state.derive_changes(&s, now);
+    // Folded events are not held: the state asks for them, and without
+    // them derives nothing and changes nothing.
+    assert!(state.needs_history(&s, now));
+    assert_eq!(
+        state.derive_changes(&s, now, None).err(),
+        Some(HistoryNeeded)
+    );
+    assert_eq!(state.refolds(), 1);
+    let stored = [all[0].clone(), all[2].clone(), all[3].clone()];
+    let (restated, _) = derive_cycle(&mut state, &s, now, &stored);
     assert_eq!(state.refolds(), 2);
     assert_eq!(restated, derive(&s, &all));
     let days: Vec<u32> = restated
@@ -436,7 +461,8 @@ fn an_event_older_than_those_folded_folds_the_tenant_again() {
 
     // New settings fold again too (days move with the timezone).
     let tokyo = settings("Asia/Tokyo", ChurnSetting::AtPeriodEnd);
-    let (moved, _) = state.derive_changes(&tokyo, now);
+    assert!(state.needs_history(&tokyo, now));
+    let (moved, _) = derive_cycle(&mut state, &tokyo, now, &all);
     assert_eq!(state.refolds(), 3);
     assert_eq!(moved, derive(&tokyo, &all));
 }
@@ -463,12 +489,13 @@ fn an_event_dated_ahead_of_the_clock_does_not_make_later_ones_late() {
     for e in &all {
         state.insert(e);
     }
-    assert_eq!(state.derive_changes(&s, now).0, derive(&s, &all));
+    assert_eq!(derive_cycle(&mut state, &s, now, &[]).0, derive(&s, &all));
     for (id, day, amount) in [("evt_2", "02", 2000), ("evt_3", "03", 3000)] {
         let e = plan(id, &format!("2026-01-{day}T00:00:00Z"), amount);
         state.insert(&e);
         all.push(e);
-        let (got, _) = state.derive_changes(&s, now);
+        assert!(!state.needs_history(&s, now));
+        let (got, _) = derive_cycle(&mut state, &s, now, &[]);
         assert_eq!(got, derive(&s, &all));
         // The future event's movement stays last, after the new ones.
         assert_eq!(got.movements.last().map(|m| m.mrr_after), Some(9000));

@@ -56,6 +56,11 @@ impl Folded {
         &self.settings
     }
 
+    /// When the last event folded occurred.
+    pub fn last_at(&self) -> Option<DateTime<Utc>> {
+        self.last.as_ref().map(|(at, _, _)| *at)
+    }
+
     /// Whether `events` (sorted, distinct, none folded yet) can be folded
     /// onto this state: they all sort after the last event folded.
     pub fn extends_with(&self, events: &[&CompactEvent]) -> bool {

@@ -7,22 +7,25 @@
 //! `events` batch is built beside them.
 //!
 //! ```text
+//!  tenants to fold again ─▶ their stored events read back (async, retried)
 //!  touched tenants' states ─ moved out ─▶ CPU threads: derive ∥ derive ∥ events batch ─▶ states moved back
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
 use chrono::{DateTime, Utc};
-use revstream_schemas::{TableName, TenantId};
+use revstream_schemas::{CanonicalEvent, TableName, TenantId};
 
 use super::Fresh;
 use super::spread::{cores, on_cpu_thread, spread};
 use crate::batches::{EventRow, derived_batches_of, events_batch};
 use crate::derive::TenantSettings;
 use crate::state::{State, TenantState};
-use crate::store::{StoreError, TableRewrite};
+use crate::store::{StoreError, TableRewrite, TableStore};
 
 /// One tenant to derive, with its state moved out of the pipeline's map.
 struct TenantJob {
@@ -31,6 +34,9 @@ struct TenantJob {
     settings: TenantSettings,
     /// Events dated after this are not folded into the kept state.
     now: DateTime<Utc>,
+    /// The tenant's stored events, when it must be folded again from its
+    /// first event.
+    history: Option<Vec<CanonicalEvent>>,
 }
 
 /// What deriving one tenant gave: its state back, and the batches of the
@@ -38,7 +44,7 @@ struct TenantJob {
 struct TenantDone {
     tenant: TenantId,
     state: TenantState,
-    changed: Result<Vec<(TableName, RecordBatch)>, ArrowError>,
+    changed: Result<Vec<(TableName, RecordBatch)>, StoreError>,
     /// Whether all of the tenant's events were folded again.
     refolded: bool,
 }
@@ -68,8 +74,19 @@ pub(super) async fn build(
     touched: &BTreeSet<TenantId>,
     settings: HashMap<TenantId, TenantSettings>,
     fresh: Vec<Fresh>,
+    history: &HistoryReader<'_>,
 ) -> Result<Built, StoreError> {
     let now = Utc::now();
+    // Read before any state moves out, so a stop while storage is down
+    // loses nothing.
+    let mut histories = HashMap::new();
+    for tenant in touched {
+        if let (Some(s), Some(held)) = (settings.get(tenant), state.tenants.get(tenant))
+            && held.needs_history(s, now)
+        {
+            histories.insert(tenant.clone(), history.read(tenant).await?);
+        }
+    }
     let jobs: Vec<TenantJob> = touched
         .iter()
         .filter_map(|tenant| {
@@ -80,6 +97,7 @@ pub(super) async fn build(
                 state,
                 settings,
                 now,
+                history: histories.remove(tenant),
             })
         })
         .collect();
@@ -88,7 +106,7 @@ pub(super) async fn build(
         let batches = new_events(&fresh, &settings);
         (batches, fresh)
     });
-    let derived = spread(jobs, cores(), |job| job.state.len(), derive_one);
+    let derived = spread(jobs, cores(), weight, derive_one);
     let ((events, fresh), done) = futures::join!(events, derived);
 
     let mut rewrites: BTreeMap<TableName, TableRewrite> = BTreeMap::new();
@@ -117,14 +135,11 @@ pub(super) async fn build(
                     }
                 }
             }
-            Err(source) => {
+            Err(error) => {
                 // Its fingerprints already say "written": forget them, so
                 // whatever derives this tenant next rewrites every table.
                 tenant_state.invalidate();
-                failed.get_or_insert(StoreError::Arrow {
-                    table: TableName::MetricsDaily,
-                    source,
-                });
+                failed.get_or_insert(error);
             }
         }
         state.tenants.insert(tenant, tenant_state);
@@ -145,19 +160,66 @@ pub(super) async fn build(
     })
 }
 
+/// A job's share of the work: its rows grow with its events, and a tenant
+/// folded again reads all of them.
+fn weight(job: &TenantJob) -> usize {
+    job.state.len() + job.history.as_ref().map_or(0, Vec::len)
+}
+
 fn derive_one(mut job: TenantJob) -> TenantDone {
     let refolds = job.state.refolds();
-    let (derived, changed) = job.state.derive_changes(&job.settings, job.now);
-    let changed = if changed.is_empty() {
-        Ok(Vec::new())
-    } else {
-        derived_batches_of(&job.tenant, &derived, &changed)
+    let changed = match job
+        .state
+        .derive_changes(&job.settings, job.now, job.history)
+    {
+        Ok((_, changed)) if changed.is_empty() => Ok(Vec::new()),
+        Ok((derived, changed)) => {
+            derived_batches_of(&job.tenant, &derived, &changed).map_err(|source| {
+                StoreError::Arrow {
+                    table: TableName::MetricsDaily,
+                    source,
+                }
+            })
+        }
+        // `build` reads the history of every tenant that needs it.
+        Err(e) => Err(StoreError::Read {
+            table: TableName::Events,
+            message: e.to_string(),
+        }),
     };
     TenantDone {
         refolded: job.state.refolds() > refolds,
         tenant: job.tenant,
         state: job.state,
         changed,
+    }
+}
+
+/// Reads a tenant's stored events back from the `events` table, retrying
+/// with backoff while storage fails: a pipeline that cannot read them
+/// pauses (reading nothing new) instead of stopping. Gives up only when
+/// asked to stop.
+pub(super) struct HistoryReader<'a> {
+    pub store: &'a TableStore,
+    pub stop: &'a AtomicBool,
+    pub max_backoff: Duration,
+}
+
+impl HistoryReader<'_> {
+    async fn read(&self, tenant: &TenantId) -> Result<Vec<CanonicalEvent>, StoreError> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.store.load_tenant_events(tenant).await {
+                Ok(events) => return Ok(events),
+                Err(e) if self.stop.load(Ordering::Relaxed) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(%tenant, error = %e, retry_in_ms = backoff.as_millis() as u64,
+                        "reading a tenant's stored events failed; pausing");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.max_backoff);
+                }
+            }
+        }
     }
 }
 
@@ -217,6 +279,7 @@ mod tests {
                     state,
                     settings: TenantSettings::default(),
                     now: Utc::now(),
+                    history: None,
                 }
             })
             .collect()
@@ -239,7 +302,7 @@ mod tests {
     }
 
     async fn derive_all(jobs: Vec<TenantJob>, threads: usize) -> Vec<TenantDone> {
-        spread(jobs, threads, |job| job.state.len(), derive_one).await
+        spread(jobs, threads, weight, derive_one).await
     }
 
     #[tokio::test]
@@ -272,6 +335,7 @@ mod tests {
                 state: d.state,
                 settings: TenantSettings::default(),
                 now: Utc::now(),
+                history: None,
             })
             .collect();
         for (_, _, batches) in summary(&derive_all(again, 2).await) {
