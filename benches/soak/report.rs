@@ -471,8 +471,9 @@ pub(crate) fn render(settings: &Settings, windows: &[Window], s: &Summary) -> St
          {:.0} % of that of the first third. Bounded by design and filling during a run: the ingest dedupe \
          cache of recent event ids (1,000,000 ids), the query result cache (64 MiB), DataFusion's Parquet \
          metadata cache (50 MiB). Growing with stored data by \
-         design: the pipeline's per-tenant state (every distinct event without its raw payload), so bytes per \
-         committed event is the figure to watch when the verdict is not flat.",
+         design: the pipeline's per-tenant state (a 16-byte dedupe key per distinct event, and each tenant's \
+         fold: its subscriptions, movements, calls, customers, payments and refunds), so bytes per committed \
+         event is the figure to watch when the verdict is not flat.",
         settings.rss_tolerance_pct
     );
     let _ = writeln!(
