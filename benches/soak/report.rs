@@ -179,8 +179,9 @@ pub(crate) fn memory_verdict(settings: &Settings, windows: &[Window]) -> MemoryV
         "**{}**: median RSS {:.1} MiB over the first third of the {} windows after the {:.0} s warm-up, \
          {:.1} MiB over the last third: {:+.1} % (tolerance {:.0} %). Least-squares slope over those windows: \
          {:+.1} MiB/hour, {:+.0} bytes per committed event. The live heap (jemalloc `stats.allocated`): \
-         {:.1} → {:.1} MiB over the same windows, {:+.0} bytes per committed event; the pipeline's state held \
-         {} events at the end. File descriptors {} → {}, threads {} → {}.",
+         {:.1} → {:.1} MiB over the same windows, {:+.0} bytes per committed event; the pipeline's state knew \
+         {} events at the end (a dedupe key each), after {} tenant derivations of which {} folded the tenant \
+         from its first event. File descriptors {} → {}, threads {} → {}.",
         if flat {
             "Memory is flat"
         } else {
@@ -198,6 +199,8 @@ pub(crate) fn memory_verdict(settings: &Settings, windows: &[Window]) -> MemoryV
         last_window.counters.heap_allocated as f64 / MIB,
         heap_per_event,
         thousands(last_window.counters.state_events),
+        thousands(last_window.counters.derivations),
+        thousands(last_window.counters.refolds),
         fds_first,
         fds_last,
         threads_first,
