@@ -3,11 +3,15 @@
 //! events not folded yet, and a fingerprint of each derived table, so a
 //! cycle rewrites only the tenant partitions whose rows actually changed.
 //!
-//! Memory is what this state costs, and it no longer holds the events: once
+//! Memory is what this state costs, and it does not hold the events: once
 //! folded, an event is only its 16-byte dedupe key here. Its full form is in
-//! the `events` table, where the rare derivation that must fold a tenant
-//! again from its first event (an event older than those folded, new
-//! settings) reads it back: see [`TenantState::derive_changes`].
+//! the `events` table, where a derivation that must fold a tenant again
+//! from its first event (an event older than those folded, new settings)
+//! reads it back: see [`TenantState::derive_changes`]. A tenant folded
+//! again keeps its events in memory until it has gone [`KEEP_HELD_FOR`]
+//! derivations in order, so one that keeps receiving old events (a
+//! backfill, a source dated behind the others) reads the table once, not
+//! every cycle.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
@@ -49,10 +53,20 @@ pub struct TenantState {
     /// settings; `None` before the first derivation, while every event seen
     /// is still in `pending`.
     folded: Option<Folded>,
+    /// Every event in `folded`, held only while the tenant keeps being
+    /// folded again: from a refold until [`KEEP_HELD_FOR`] derivations in a
+    /// row folded onto the state.
+    held: Option<Vec<CompactEvent>>,
+    /// Derivations in a row that folded onto the state.
+    in_order: u32,
     /// How often the derivation was folded again from the first event.
     refolds: u64,
     fingerprints: HashMap<TableName, u64>,
 }
+
+/// Derivations in a row that fold onto the state before a tenant that was
+/// folded again drops the events it held for that.
+pub const KEEP_HELD_FOR: u32 = 100;
 
 /// A derivation needs the tenant's events read back from the `events`
 /// table, and none were given.
@@ -84,9 +98,9 @@ impl TenantState {
         self.seen.is_empty()
     }
 
-    /// Events held in full (not folded yet).
+    /// Events held in full: not folded yet, or held after a refold.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.held.as_ref().map_or(0, Vec::len)
     }
 
     /// Whether the next [`TenantState::derive_changes`] under `settings`
@@ -98,6 +112,9 @@ impl TenantState {
             // Nothing folded yet: every event seen is pending.
             return false;
         };
+        if self.held.is_some() {
+            return false;
+        }
         let due_by = self.due_by(now);
         folded.settings() != settings
             || !folded.extends_with(&in_event_order(
@@ -146,16 +163,38 @@ impl TenantState {
         let pending = std::mem::take(&mut self.pending);
         let (due, ahead): (Vec<CompactEvent>, Vec<CompactEvent>) =
             pending.into_iter().partition(|e| e.occurred_at <= due_by);
-        let folded = match (self.folded.take(), history) {
-            (Some(mut folded), None) => {
+        let extends = self.folded.as_ref().is_some_and(|folded| {
+            folded.settings() == settings && folded.extends_with(&in_event_order(due.iter()))
+        });
+        let folded = match self.folded.take() {
+            Some(mut folded) if extends => {
                 folded.fold(&in_event_order(due.iter()));
+                self.in_order += 1;
+                match &mut self.held {
+                    Some(_) if self.in_order >= KEEP_HELD_FOR => self.held = None,
+                    Some(held) => held.extend(due),
+                    None => {}
+                }
                 folded
             }
-            (_, history) => {
+            first_or_stale => {
                 self.refolds += 1;
-                let stored = self.not_pending(history.unwrap_or_default(), &due, &ahead);
+                self.in_order = 0;
+                let mut all = match (self.held.take(), history) {
+                    (Some(held), _) => held,
+                    (None, Some(stored)) => self.not_pending(stored, &due, &ahead),
+                    (None, None) => Vec::new(),
+                };
+                all.extend(due);
                 let mut folded = Folded::new(*settings);
-                folded.fold(&in_event_order(stored.iter().chain(&due)));
+                folded.fold(&in_event_order(all.iter()));
+                // A tenant folded again is likely to be again soon (a
+                // backfill of old events, a source whose clock lags): keep
+                // its events at hand until it has gone a while in order.
+                // Not after its first derivation, which is no sign of that.
+                if first_or_stale.is_some() {
+                    self.held = Some(all);
+                }
                 folded
             }
         };

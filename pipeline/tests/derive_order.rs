@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use derive_support::{at, event, monthly, settings, sub, sub_event};
 use proptest::prelude::*;
 use revstream_pipeline::derive::{ChurnSetting, Derived, PaymentStatus, TenantSettings, derive};
-use revstream_pipeline::state::{HistoryNeeded, TenantState};
+use revstream_pipeline::state::{HistoryNeeded, KEEP_HELD_FOR, TenantState};
 use revstream_schemas::{CanonicalEvent, TableName};
 use serde_json::{Value, json};
 
@@ -459,12 +459,38 @@ fn an_event_older_than_those_folded_folds_the_tenant_again() {
         .collect();
     assert_eq!(days, [1, 2, 3, 4]);
 
-    // New settings fold again too (days move with the timezone).
+    // New settings fold again too (days move with the timezone), from the
+    // events held since the refold: no read-back.
     let tokyo = settings("Asia/Tokyo", ChurnSetting::AtPeriodEnd);
-    assert!(state.needs_history(&tokyo, now));
-    let (moved, _) = derive_cycle(&mut state, &tokyo, now, &all);
+    assert!(!state.needs_history(&tokyo, now));
+    assert_eq!(state.pending(), 4, "held since the refold");
+    let (moved, _) = derive_cycle(&mut state, &tokyo, now, &[]);
     assert_eq!(state.refolds(), 3);
     assert_eq!(moved, derive(&tokyo, &all));
+
+    // After enough derivations in order the held events go; a late event
+    // then needs the stored ones again.
+    let mut all = all.to_vec();
+    for n in 0..KEEP_HELD_FOR {
+        let e = sub_event(
+            &format!("evt_in_order_{n:03}"),
+            "updated",
+            &format!("2026-01-05T{:02}:{:02}:00Z", n / 60, n % 60),
+            "cus_1",
+            sub("sub_1", "active", vec![monthly(5000 + i64::from(n))]),
+        );
+        state.insert(&e);
+        all.push(e);
+        derive_cycle(&mut state, &tokyo, now, &[]);
+    }
+    assert_eq!(state.refolds(), 3);
+    assert_eq!(state.pending(), 0, "held events dropped");
+    let late = plan("evt_late", 2, 2500);
+    state.insert(&late);
+    assert!(state.needs_history(&tokyo, now));
+    let (got, _) = derive_cycle(&mut state, &tokyo, now, &all);
+    all.push(late);
+    assert_eq!(got, derive(&tokyo, &all));
 }
 
 #[test]
