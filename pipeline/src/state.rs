@@ -104,105 +104,89 @@ impl TenantState {
     }
 
     /// Whether the next [`TenantState::derive_changes`] under `settings`
-    /// must fold the tenant again from its first event, with its events
-    /// read back from the `events` table: an event due now sorts before
-    /// the last one folded, or the settings changed.
-    pub fn needs_history(&self, settings: &TenantSettings, now: DateTime<Utc>) -> bool {
-        let Some(folded) = &self.folded else {
+    /// must be given the tenant's events read back from the `events` table:
+    /// it must fold the tenant again from its first event (a pending event
+    /// sorts before the last one folded, or the settings changed) and holds
+    /// no copy of the events folded.
+    pub fn needs_history(&self, settings: &TenantSettings) -> bool {
+        match &self.folded {
             // Nothing folded yet: every event seen is pending.
-            return false;
-        };
-        if self.held.is_some() {
-            return false;
+            None => false,
+            Some(folded) => self.held.is_none() && self.must_refold(folded, settings),
         }
-        let due_by = self.due_by(now);
-        folded.settings() != settings
-            || !folded.extends_with(&in_event_order(
-                self.pending.iter().filter(|e| e.occurred_at <= due_by),
-            ))
     }
 
-    /// Pending events dated up to this are folded into the kept state; the
-    /// rest are "ahead". Never before the last event folded, so that those
-    /// ahead always sort after the kept state, even if the clock went back.
-    fn due_by(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        self.folded
-            .as_ref()
-            .and_then(Folded::last_at)
-            .map_or(now, |last| last.max(now))
+    fn must_refold(&self, folded: &Folded, settings: &TenantSettings) -> bool {
+        self.must_refold_with(folded, settings, &self.pending)
     }
 
     /// Derives the tenant's tables and says which changed since the last
     /// call (all of them the first time).
     ///
-    /// The events added since the last call are folded onto the state kept
-    /// from it when they all sort after the events folded then (the common
-    /// case: events arrive roughly in time order, a cycle at a time), and
-    /// then dropped. Otherwise, or when the settings changed, the tenant is
-    /// folded again from its first event: from `history`, its events as
-    /// stored in the `events` table (committed ones; those pending here are
-    /// added), which must be given when [`TenantState::needs_history`]
-    /// says so.
-    ///
-    /// Events dated after `now` are never folded into the kept state but
-    /// onto a copy of it for this derivation only: one event with a clock
-    /// years ahead would otherwise make every event after it "older than
-    /// those folded" and every derivation start from the first event.
-    /// Either way the rows equal a derivation from scratch; `now` decides
-    /// only the cost.
+    /// The kept state (`folded`) takes the pending events that are dated
+    /// before the latest instant among them (the "frontier") and not after
+    /// `now`. Those at the frontier and those dated ahead of the clock are
+    /// folded onto a copy, for this derivation only: a next cycle's event
+    /// in the same second (timestamps are often whole seconds) may sort
+    /// before them, and one event with a clock years ahead must not make
+    /// every later event "older than those folded". When every pending
+    /// event sorts after the last one folded (the common case: events
+    /// arrive roughly in time order, a cycle at a time), only they are
+    /// folded; otherwise, or when the settings changed, the tenant is folded
+    /// again from its first event: from the events it holds since an
+    /// earlier refold, or from `history`, its events as stored in the
+    /// `events` table (committed ones; those pending here are added), which
+    /// must be given when [`TenantState::needs_history`] says so. Either way
+    /// the rows equal a derivation from scratch; `now` decides only the
+    /// cost.
     pub fn derive_changes(
         &mut self,
         settings: &TenantSettings,
         now: DateTime<Utc>,
         history: Option<Vec<CanonicalEvent>>,
     ) -> Result<(Derived, Vec<TableName>), HistoryNeeded> {
-        if self.needs_history(settings, now) && history.is_none() {
+        if self.needs_history(settings) && history.is_none() {
             return Err(HistoryNeeded);
         }
-        let due_by = self.due_by(now);
         let pending = std::mem::take(&mut self.pending);
-        let (due, ahead): (Vec<CompactEvent>, Vec<CompactEvent>) =
-            pending.into_iter().partition(|e| e.occurred_at <= due_by);
-        let extends = self.folded.as_ref().is_some_and(|folded| {
-            folded.settings() == settings && folded.extends_with(&in_event_order(due.iter()))
-        });
-        let folded = match self.folded.take() {
-            Some(mut folded) if extends => {
-                folded.fold(&in_event_order(due.iter()));
+        let kept = self.folded.take();
+        let (mut folded, candidates, refolded) = match kept {
+            Some(folded) if !self.must_refold_with(&folded, settings, &pending) => {
                 self.in_order += 1;
-                match &mut self.held {
-                    Some(_) if self.in_order >= KEEP_HELD_FOR => self.held = None,
-                    Some(held) => held.extend(due),
-                    None => {}
-                }
-                folded
+                (folded, pending, false)
             }
-            first_or_stale => {
+            kept => {
                 self.refolds += 1;
                 self.in_order = 0;
                 let mut all = match (self.held.take(), history) {
                     (Some(held), _) => held,
-                    (None, Some(stored)) => self.not_pending(stored, &due, &ahead),
+                    (None, Some(stored)) => self.not_pending(stored, &pending),
                     (None, None) => Vec::new(),
                 };
-                all.extend(due);
-                let mut folded = Folded::new(*settings);
-                folded.fold(&in_event_order(all.iter()));
+                all.extend(pending);
                 // A tenant folded again is likely to be again soon (a
                 // backfill of old events, a source whose clock lags): keep
                 // its events at hand until it has gone a while in order.
                 // Not after its first derivation, which is no sign of that.
-                if first_or_stale.is_some() {
-                    self.held = Some(all);
-                }
-                folded
+                self.held = kept.is_some().then(Vec::new);
+                (Folded::new(*settings), all, true)
             }
         };
+        let frontier = frontier(&folded, &candidates, now);
+        let (sealed, ahead): (Vec<CompactEvent>, Vec<CompactEvent>) = candidates
+            .into_iter()
+            .partition(|e| frontier.is_some_and(|f| e.occurred_at < f));
+        folded.fold(&in_event_order(sealed.iter()));
+        match &mut self.held {
+            Some(_) if !refolded && self.in_order >= KEEP_HELD_FOR => self.held = None,
+            Some(held) => held.extend(sealed),
+            None => {}
+        }
         self.pending = ahead;
         let derived = if self.pending.is_empty() {
             folded.rows()
         } else {
-            // Dated after `due_by`, so after every event folded.
+            // At or after the frontier, so after every event folded.
             let mut head = folded.clone();
             head.fold(&in_event_order(self.pending.iter()));
             head.rows()
@@ -217,18 +201,25 @@ impl TenantState {
         Ok((derived, changed))
     }
 
+    fn must_refold_with(
+        &self,
+        folded: &Folded,
+        settings: &TenantSettings,
+        pending: &[CompactEvent],
+    ) -> bool {
+        folded.settings() != settings || !pending.iter().all(|e| folded.precedes(e))
+    }
+
     /// The stored events that are not among the pending ones (an event
     /// committed while its tenant's derivation was left for later is in
     /// both), compacted.
     fn not_pending(
         &self,
         stored: Vec<CanonicalEvent>,
-        due: &[CompactEvent],
-        ahead: &[CompactEvent],
+        pending: &[CompactEvent],
     ) -> Vec<CompactEvent> {
-        let pending: HashSet<u128> = due
+        let pending: HashSet<u128> = pending
             .iter()
-            .chain(ahead)
             .map(|e| self.hasher.key(&e.source, &e.id))
             .collect();
         let mut once: HashSet<u128> = HashSet::with_capacity(stored.len());
@@ -253,6 +244,25 @@ impl TenantState {
     pub fn invalidate(&mut self) {
         self.fingerprints.clear();
     }
+}
+
+/// The kept state takes the candidates dated before this: the latest
+/// instant among the candidates not dated ahead of the clock (nor of the
+/// kept state's last event, should the clock have gone back), or that
+/// last event's. `None`: nothing to take.
+fn frontier(
+    folded: &Folded,
+    candidates: &[CompactEvent],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let last = folded.last_at();
+    let cap = last.map_or(now, |last| last.max(now));
+    candidates
+        .iter()
+        .map(|e| e.occurred_at)
+        .filter(|at| *at <= cap)
+        .chain(last)
+        .max()
 }
 
 fn fingerprint<T: Hash>(rows: &[T]) -> u64 {

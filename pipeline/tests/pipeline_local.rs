@@ -832,7 +832,8 @@ async fn a_late_event_folds_the_tenant_again_from_the_events_table() {
         vec![
             subscription("e5", "2026-01-05T10:00:00Z", "c1", 4900, "active"),
             subscription("e7", "2026-01-07T10:00:00Z", "c1", 9900, "active"),
-            payment("p5", "2026-01-05T11:00:00Z", 4900),
+            // The latest instant: kept out of the folded state for now.
+            payment("p8", "2026-01-08T11:00:00Z", 4900),
         ],
     )
     .await;
@@ -845,7 +846,7 @@ async fn a_late_event_folds_the_tenant_again_from_the_events_table() {
     drain(&mut p).await;
     assert_eq!(refolds(), 2, "each tenant's first derivation folds all");
 
-    // Late: c1 had canceled on day 6.
+    // Late: c1 had canceled on day 6, before day 7's folded change.
     append(
         &log,
         "acme",
@@ -874,8 +875,8 @@ async fn a_late_event_folds_the_tenant_again_from_the_events_table() {
         &log,
         "acme",
         vec![subscription(
-            "e8",
-            "2026-01-08T10:00:00Z",
+            "e9",
+            "2026-01-09T10:00:00Z",
             "c1",
             12000,
             "active",
@@ -886,7 +887,7 @@ async fn a_late_event_folds_the_tenant_again_from_the_events_table() {
     assert_eq!(refolds(), 3);
     assert_eq!(
         movements().await.last(),
-        Some(&json!({"day": "2026-01-08", "movement": "expansion", "amount": 2100}))
+        Some(&json!({"day": "2026-01-09", "movement": "expansion", "amount": 2100}))
     );
     let cash = query(
         d.tables.path(),

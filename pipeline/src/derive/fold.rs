@@ -61,6 +61,13 @@ impl Folded {
         self.last.as_ref().map(|(at, _, _)| *at)
     }
 
+    /// Whether `event` sorts after every event folded.
+    pub fn precedes(&self, event: &CompactEvent) -> bool {
+        self.last
+            .as_ref()
+            .is_none_or(|(at, id, source)| (*at, id, source) < event.order_key())
+    }
+
     /// Whether `events` (sorted, distinct, none folded yet) can be folded
     /// onto this state: they all sort after the last event folded.
     pub fn extends_with(&self, events: &[&CompactEvent]) -> bool {

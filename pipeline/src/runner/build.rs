@@ -82,7 +82,7 @@ pub(super) async fn build(
     let mut histories = HashMap::new();
     for tenant in touched {
         if let (Some(s), Some(held)) = (settings.get(tenant), state.tenants.get(tenant))
-            && held.needs_history(s, now)
+            && held.needs_history(s)
         {
             histories.insert(tenant.clone(), history.read(tenant).await?);
         }
