@@ -3,11 +3,18 @@
 //! or a SQL literal without re-checking.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 /// Implements the string plumbing shared by every identifier newtype:
 /// `as_str`, `Display`, `FromStr`, and serde through `TryFrom<String>`.
+///
+/// The ids an event carries (event, object and source ids, emails) hold an
+/// `Arc<str>`: the pipeline's derivation keeps them in several places per
+/// entity (map keys, rows, MRR timelines) and copies them into every
+/// derived row it reads, so a copy is a reference count, not an
+/// allocation, and each id's bytes are held once.
 macro_rules! string_newtype {
     ($name:ident) => {
         impl $name {
@@ -38,7 +45,7 @@ macro_rules! string_newtype {
 
         impl From<$name> for String {
             fn from(v: $name) -> String {
-                v.0
+                String::from(&*v.0)
             }
         }
 
@@ -95,14 +102,14 @@ impl TenantId {
 /// of 1 to 255 bytes, as providers and producers choose it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct EventId(String);
+pub struct EventId(Arc<str>);
 string_newtype!(EventId);
 
 impl EventId {
     pub const MAX_LEN: usize = EXTERNAL_ID_MAX_LEN;
 
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        check_external_id(s).map(|()| Self(s.to_owned()))
+        check_external_id(s).map(|()| Self(Arc::from(s)))
     }
 }
 
@@ -110,12 +117,12 @@ impl EventId {
 /// payment, refund or call. Same rules as [`EventId`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ObjectId(String);
+pub struct ObjectId(Arc<str>);
 string_newtype!(ObjectId);
 
 impl ObjectId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        check_external_id(s).map(|()| Self(s.to_owned()))
+        check_external_id(s).map(|()| Self(Arc::from(s)))
     }
 }
 
@@ -139,7 +146,7 @@ fn check_external_id(s: &str) -> Result<(), IdError> {
 /// Part of the dedupe key, so the same id from two sources is two events.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct SourceName(String);
+pub struct SourceName(Arc<str>);
 string_newtype!(SourceName);
 
 impl SourceName {
@@ -152,7 +159,7 @@ impl SourceName {
             && s.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if ok {
-            Ok(Self(s.to_owned()))
+            Ok(Self(Arc::from(s)))
         } else {
             Err(IdError(format!(
                 "must be 1 to {} lowercase letters, digits or '_', starting with a letter: {s:?}",
@@ -163,7 +170,7 @@ impl SourceName {
 
     /// The default source of events posted to `/v1/events`.
     pub fn api() -> Self {
-        Self("api".to_owned())
+        Self(Arc::from("api"))
     }
 }
 
@@ -171,7 +178,7 @@ impl SourceName {
 /// to join customers across sources and to attribute payments to calls.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Email(String);
+pub struct Email(Arc<str>);
 string_newtype!(Email);
 
 impl Email {
@@ -193,7 +200,7 @@ impl Email {
                 "must be an email address like name@example.com: {s:?}"
             )));
         }
-        Ok(Self(normalized))
+        Ok(Self(Arc::from(normalized)))
     }
 }
 
