@@ -2,17 +2,15 @@
 //! `common/generator.rs`.
 //!
 //! ```text
-//!  log record ─▶ State::insert (dedupe) ─▶ derive (fold the new events, read the rows)
+//!  log record ─▶ State::insert (dedupe) ─▶ derive (a tenant's whole event set)
 //!     ─▶ derived_batches / events_batch (Arrow) ─▶ TableStore::commit (Parquet + Delta log)
 //! ```
 //!
 //! - `state_insert`: 10,000 events of 10 tenants into an empty state.
-//! - `derive_busy_tenant`: a tenant with a year of history (20,000 events):
-//!   from canonical events with copies (`derive`), from the state's
-//!   distinct compact events (`derive_distinct`, what the pipeline runs
-//!   when it folds a tenant from its first event), and what a cycle costs
-//!   once the tenant is folded: its last 100 events inserted and derived
-//!   onto the state of the 19,900 before (`TenantState::derive_changes`).
+//! - `derive_busy_tenant`: a tenant with a year of history (20,000 events),
+//!   which the pipeline derives again whenever that tenant gets an event:
+//!   from canonical events with copies (`derive`), and from the state's
+//!   distinct compact events (`derive_distinct`, what the pipeline runs).
 //! - `arrow`: the busy tenant's derived rows, and 10,000 `events` rows.
 //! - `delta_commit`: one cycle (10 tenants, 10,000 new events: every
 //!   derived table of each tenant plus the `events` append with offsets)
@@ -32,7 +30,7 @@ use arrow::array::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use revstream_pipeline::batches::{EventRow, derived_batches, events_batch};
 use revstream_pipeline::derive::{CompactEvent, TenantSettings, derive, derive_distinct};
-use revstream_pipeline::state::{State, TenantState};
+use revstream_pipeline::state::State;
 use revstream_pipeline::store::{Commit, TableRewrite};
 use revstream_pipeline::{TableStore, table_root};
 use revstream_schemas::{CanonicalEvent, TableName, TenantId};
@@ -43,9 +41,6 @@ const SEED: u64 = 7;
 const BUSY_EVENTS: usize = 20_000;
 const CYCLE_TENANTS: u64 = 10;
 const CYCLE_EVENTS_PER_TENANT: usize = 1_000;
-/// New events of the busy tenant in one cycle (5,000 events/s over 10
-/// tenants, a cycle every 200 ms).
-const CYCLE_NEW_EVENTS: usize = 100;
 
 fn busy_tenant() -> Vec<CanonicalEvent> {
     tenant_events(&StreamSpec::new(BUSY_EVENTS, 365, SEED), 0).expect("the generator is valid")
@@ -85,39 +80,11 @@ fn derive_busy_tenant(c: &mut Criterion) {
     group.bench_function("a year, 20k events", |b| {
         b.iter(|| derive(&settings, black_box(&events)));
     });
-    // What the pipeline runs when it folds a tenant from its first event:
-    // the events distinct and compact, no dedupe pass, no conversion.
+    // What the pipeline runs: its state holds the events distinct and
+    // compact, so there is no dedupe pass and no conversion.
     let held: Vec<CompactEvent> = events.iter().map(CompactEvent::from).collect();
     group.bench_function("a year, 20k events, as held in the state", |b| {
         b.iter(|| derive_distinct(&settings, black_box(&held)));
-    });
-    // The generator's events are in time order, as a live tenant's mostly
-    // are: the last 100 fold onto the state of the rest.
-    let (history, cycle) = events.split_at(events.len() - CYCLE_NEW_EVENTS);
-    let mut folded = TenantState::default();
-    for event in history {
-        folded.insert(event);
-    }
-    let now = chrono::Utc::now();
-    folded
-        .derive_changes(&settings, now, None)
-        .expect("a first derivation needs no history");
-    group.throughput(Throughput::Elements(CYCLE_NEW_EVENTS as u64));
-    group.bench_function("next cycle: 100 new events onto 19,900 folded", |b| {
-        b.iter_batched(
-            || folded.clone(),
-            |mut state| {
-                for event in cycle {
-                    state.insert(event);
-                }
-                let derived = state
-                    .derive_changes(&settings, now, None)
-                    .expect("the cycle folds onto the state");
-                assert_eq!(state.refolds(), 1, "the cycle folds onto the state");
-                derived
-            },
-            criterion::BatchSize::LargeInput,
-        );
     });
     group.finish();
 }

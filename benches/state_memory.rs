@@ -1,15 +1,11 @@
 //! Heap bytes per event the pipeline holds in its state, next to what the
 //! same events cost as they arrive (`CanonicalEvent`s in a `Vec` plus a set
-//! of their (source, id) keys: the state's first shape).
+//! of their (source, id) keys: the state's shape before it was compacted).
 //!
-//! Two figures for the state: with the events inserted and not derived yet
-//! (held in compact form until the tenant's next derivation), and after
-//! the derivation, when each event is only its dedupe key and what remains
-//! is the tenant's fold (its subscriptions, timelines and movements,
-//! calls, customers, payments and refunds). The second, times the event
-//! count, is the floor of a pipeline's memory. Counted exactly, by
-//! `stats_alloc`'s instrumented system allocator; the events are the
-//! realistic stream of `common/generator.rs`.
+//! The pipeline keeps every distinct event of the tenants it owns for as
+//! long as it runs, so this figure times the event count is the floor of
+//! its memory. Counted exactly, by `stats_alloc`'s instrumented system
+//! allocator; the events are the realistic stream of `common/generator.rs`.
 //!
 //! Run with `cargo bench --bench state_memory` (a few seconds).
 
@@ -22,7 +18,6 @@ mod generator;
 use std::alloc::System;
 use std::collections::HashSet;
 
-use revstream_pipeline::derive::TenantSettings;
 use revstream_pipeline::state::TenantState;
 use revstream_schemas::{CanonicalEvent, EventId, SourceName};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -45,9 +40,9 @@ fn held_by<T>(build: impl FnOnce() -> T) -> (T, usize) {
 fn main() {
     let sizes = [1_000, 20_000, 100_000];
     println!(
-        "| events of one tenant | before: Vec<CanonicalEvent> + key set, B/event | state, not derived, B/event | state, derived (keys + fold), B/event | derived / before |"
+        "| events of one tenant | before: Vec<CanonicalEvent> + key set, B/event | state (compact), B/event | ratio |"
     );
-    println!("|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|");
     for size in sizes {
         let events: Vec<CanonicalEvent> = tenant_events(&StreamSpec::new(size, 365, 7), 0)
             .expect("the generator is valid")
@@ -81,33 +76,12 @@ fn main() {
         assert_eq!(state.len(), n, "the generator's events are distinct");
         drop(state);
 
-        let settings = TenantSettings::default();
-        let now = chrono::Utc::now();
-        let (derived, derived_bytes) = held_by(|| {
-            let mut state = TenantState::default();
-            for e in &events {
-                state.insert(e);
-            }
-            state
-                .derive_changes(&settings, now, None)
-                .expect("a first derivation needs no history");
-            state
-        });
-        // All but those at the latest instant, folded onto a copy.
-        assert!(
-            derived.pending() < 10,
-            "{} events not folded",
-            derived.pending()
-        );
-        drop(derived);
-
         let per = |bytes: usize| bytes as f64 / n as f64;
         println!(
-            "| {n} | {:.0} | {:.0} | {:.0} | {:.2} |",
+            "| {n} | {:.0} | {:.0} | {:.2} |",
             per(before_bytes),
             per(state_bytes),
-            per(derived_bytes),
-            per(derived_bytes) / per(before_bytes)
+            per(state_bytes) / per(before_bytes)
         );
     }
 }

@@ -269,7 +269,7 @@ fn assert_pipeline_metrics(text: &str) {
         Some(committed),
         "{text}"
     );
-    // The state knows (a dedupe key each) every event it committed.
+    // The state holds every event the pipeline derives from.
     let held = sample(text, "revstream_pipeline_state_events").unwrap();
     assert!(
         held >= committed,

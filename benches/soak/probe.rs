@@ -148,10 +148,6 @@ pub(crate) struct Counters {
     pub(crate) heap_resident: u64,
     pub(crate) state_events: u64,
     pub(crate) query_held_bytes: u64,
-    /// Tenant derivations, and those that folded the tenant from its first
-    /// event (reading its events back from the tables).
-    pub(crate) derivations: u64,
-    pub(crate) refolds: u64,
 }
 
 impl Counters {
@@ -177,8 +173,6 @@ impl Counters {
             state_events: s.count("revstream_pipeline_state_events", None),
             query_held_bytes: s.count("revstream_query_metrics_index_bytes", None)
                 + s.count("revstream_query_cache_bytes", None),
-            derivations: s.count("revstream_pipeline_derivations_total", None),
-            refolds: s.count("revstream_pipeline_refolds_total", None),
         }
     }
 }

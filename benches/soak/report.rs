@@ -179,9 +179,8 @@ pub(crate) fn memory_verdict(settings: &Settings, windows: &[Window]) -> MemoryV
         "**{}**: median RSS {:.1} MiB over the first third of the {} windows after the {:.0} s warm-up, \
          {:.1} MiB over the last third: {:+.1} % (tolerance {:.0} %). Least-squares slope over those windows: \
          {:+.1} MiB/hour, {:+.0} bytes per committed event. The live heap (jemalloc `stats.allocated`): \
-         {:.1} → {:.1} MiB over the same windows, {:+.0} bytes per committed event; the pipeline's state knew \
-         {} events at the end (a dedupe key each), after {} tenant derivations of which {} folded the tenant \
-         from its first event. File descriptors {} → {}, threads {} → {}.",
+         {:.1} → {:.1} MiB over the same windows, {:+.0} bytes per committed event; the pipeline's state held \
+         {} events at the end. File descriptors {} → {}, threads {} → {}.",
         if flat {
             "Memory is flat"
         } else {
@@ -199,8 +198,6 @@ pub(crate) fn memory_verdict(settings: &Settings, windows: &[Window]) -> MemoryV
         last_window.counters.heap_allocated as f64 / MIB,
         heap_per_event,
         thousands(last_window.counters.state_events),
-        thousands(last_window.counters.derivations),
-        thousands(last_window.counters.refolds),
         fds_first,
         fds_last,
         threads_first,
@@ -474,9 +471,8 @@ pub(crate) fn render(settings: &Settings, windows: &[Window], s: &Summary) -> St
          {:.0} % of that of the first third. Bounded by design and filling during a run: the ingest dedupe \
          cache of recent event ids (1,000,000 ids), the query result cache (64 MiB), DataFusion's Parquet \
          metadata cache (50 MiB). Growing with stored data by \
-         design: the pipeline's per-tenant state (a 16-byte dedupe key per distinct event, and each tenant's \
-         fold: its subscriptions, movements, calls, customers, payments and refunds), so bytes per committed \
-         event is the figure to watch when the verdict is not flat.",
+         design: the pipeline's per-tenant state (every distinct event without its raw payload), so bytes per \
+         committed event is the figure to watch when the verdict is not flat.",
         settings.rss_tolerance_pct
     );
     let _ = writeln!(

@@ -118,8 +118,8 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
         log_bytes as f64 / 1e6
     ));
     section.note(format!(
-        "pipeline: default config ({} records per cycle, compaction as shipped); each derivation folds a touched \
-         tenant's new events onto its state (all of its events the first time) and rewrites its changed partitions. While a cycle reads a full batch \
+        "pipeline: default config ({} records per cycle, compaction as shipped); each derivation derives a touched \
+         tenant from its whole event set and rewrites its changed partitions. While a cycle reads a full batch \
          (a backlog) the shipped pipeline derives at most every {:.0} s and commits only events and offsets \
          in between; the reference row derives on every cycle (`backlog_derive_interval` 0). Both end with \
          identical tables: the run stops at the first derivation after the last event is committed",

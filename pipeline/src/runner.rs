@@ -107,14 +107,8 @@ pub struct PipelineStats {
     /// Compactions that rewrote at least one partition, and failed ones.
     pub compactions: AtomicU64,
     pub compaction_failures: AtomicU64,
-    /// Distinct events the per-tenant state knows (a dedupe key each), as
-    /// of the last cycle.
+    /// Events held in the per-tenant state, as of the last cycle.
     pub state_events: AtomicU64,
-    /// Tenant derivations, and those that folded every event of the tenant
-    /// again (a first derivation, an event older than the ones folded, new
-    /// settings) instead of only its new events.
-    pub derivations: AtomicU64,
-    pub refolds: AtomicU64,
 }
 
 /// What one cycle did.
@@ -405,23 +399,12 @@ impl<S: LogSource> Pipeline<S> {
             self.dirty.clone_from(&touched);
             &none_now
         };
-        let history = build::HistoryReader {
-            store: &self.store,
-            stop,
-            max_backoff: self.config.max_backoff,
-        };
-        let built = build::build(&mut self.state, to_derive, settings, fresh, &history).await?;
+        let built = build::build(&mut self.state, to_derive, settings, fresh).await?;
         let built_in = started.elapsed();
         self.metrics.build_took(built_in);
         self.stats
             .state_events
             .store(self.state.events() as u64, Ordering::Relaxed);
-        self.stats
-            .derivations
-            .fetch_add(built.derivations, Ordering::Relaxed);
-        self.stats
-            .refolds
-            .fetch_add(built.refolds, Ordering::Relaxed);
         let fresh = built.fresh;
         let commit = Commit {
             rewrites: built.rewrites,

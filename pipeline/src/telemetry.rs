@@ -169,7 +169,7 @@ struct StatsCollector(Arc<PipelineStats>);
 impl Collector for StatsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &self.0;
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 8] = [
             (
                 "revstream_pipeline_records_read",
                 "Log records read by the pipeline",
@@ -210,16 +210,6 @@ impl Collector for StatsCollector {
                 "Compactions that failed (logged, retried at the next due time)",
                 &s.compaction_failures,
             ),
-            (
-                "revstream_pipeline_derivations",
-                "Tenant derivations (one per touched tenant per deriving cycle)",
-                &s.derivations,
-            ),
-            (
-                "revstream_pipeline_refolds",
-                "Tenant derivations that folded all of the tenant's events again (first derivation, an event older than those folded, changed settings) instead of only the new ones",
-                &s.refolds,
-            ),
         ];
         for (name, help, value) in counters {
             let counter = ConstCounter::new(value.load(Ordering::Relaxed));
@@ -231,7 +221,7 @@ impl Collector for StatsCollector {
         );
         held.encode(encoder.encode_descriptor(
             "revstream_pipeline_state_events",
-            "Distinct events the pipeline's per-tenant state knows: a 16-byte dedupe key each; only events not yet folded into the tenant's derivation are held in full",
+            "Events held in the pipeline's per-tenant state (every tenant is derived from all its events)",
             None,
             held.metric_type(),
         )?)?;

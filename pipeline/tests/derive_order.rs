@@ -6,12 +6,11 @@ mod derive_support;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use derive_support::{at, event, monthly, settings, sub, sub_event};
+use derive_support::{event, monthly, settings, sub, sub_event};
 use proptest::prelude::*;
 use revstream_pipeline::derive::{ChurnSetting, Derived, PaymentStatus, TenantSettings, derive};
-use revstream_pipeline::state::{HistoryNeeded, KEEP_HELD_FOR, TenantState};
-use revstream_schemas::{CanonicalEvent, TableName};
+use revstream_pipeline::state::TenantState;
+use revstream_schemas::CanonicalEvent;
 use serde_json::{Value, json};
 
 #[test]
@@ -240,25 +239,6 @@ fn scenario() -> impl Strategy<Value = (Vec<CanonicalEvent>, Vec<CanonicalEvent>
         })
 }
 
-/// One cycle's derivation as the pipeline runs it: `stored` (the events
-/// committed in earlier cycles) is read back only when the state asks.
-fn derive_cycle(
-    state: &mut TenantState,
-    s: &TenantSettings,
-    now: DateTime<Utc>,
-    stored: &[CanonicalEvent],
-) -> (Derived, Vec<TableName>) {
-    let history = state.needs_history(s).then(|| stored.to_vec());
-    state
-        .derive_changes(s, now, history)
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A clock after every event of these tests.
-fn after_all() -> DateTime<Utc> {
-    at("2027-01-01T00:00:00Z")
-}
-
 fn all_settings() -> [TenantSettings; 3] {
     [
         TenantSettings::default(),
@@ -338,232 +318,12 @@ proptest! {
             let new = delivered.iter().filter(|e| state.insert(e)).count();
             prop_assert_eq!(new, first_copies.len());
             prop_assert_eq!(state.len(), first_copies.len());
-            let (got, changed) = derive_cycle(&mut state, &s, after_all(), &[]);
+            let (got, changed) = state.derive_changes(&s);
             prop_assert_eq!(&got, &derive(&s, &first_copies));
             prop_assert_eq!(changed.len(), 7, "a first derive writes every table");
-            let (again, changed) = derive_cycle(&mut state, &s, after_all(), &first_copies);
+            let (again, changed) = state.derive_changes(&s);
             prop_assert_eq!(&again, &got);
             prop_assert!(changed.is_empty(), "nothing new, nothing to rewrite: {changed:?}");
         }
     }
-}
-
-// ---- property: deriving cycle by cycle equals deriving once -------------
-
-/// The pipeline derives a tenant after every cycle, folding only the new
-/// events when they sort after those folded before. Whatever the chunks —
-/// in time order (folded onto the state) or not (folded again from the
-/// first event) — every derivation must equal one over all events so far.
-fn derive_in_chunks(
-    delivered: &[CanonicalEvent],
-    cuts: &[usize],
-    s: &TenantSettings,
-    now: DateTime<Utc>,
-) -> Result<u64, TestCaseError> {
-    let mut state = TenantState::default();
-    let mut so_far: Vec<CanonicalEvent> = Vec::new();
-    let mut start = 0;
-    let mut ends: Vec<usize> = cuts.iter().map(|c| c % (delivered.len() + 1)).collect();
-    ends.push(delivered.len());
-    ends.sort_unstable();
-    for end in ends {
-        // Committed in earlier cycles: what the `events` table gives back.
-        let stored = so_far.clone();
-        for e in &delivered[start..end] {
-            if state.insert(e) {
-                so_far.push(e.clone());
-            }
-        }
-        start = end;
-        let (got, _) = derive_cycle(&mut state, s, now, &stored);
-        prop_assert_eq!(&got, &derive(s, &so_far));
-    }
-    Ok(state.refolds())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
-
-    #[test]
-    fn derivations_cycle_by_cycle_equal_one_from_scratch(
-        (canonical, delivered) in scenario(),
-        cuts in prop::collection::vec(any::<usize>(), 0..6),
-    ) {
-        // The scenario's events span ten days: "now" after all of them, and
-        // in the middle, where the later ones are dated ahead of the clock.
-        for now in [after_all(), at("2026-01-05T12:00:00Z")] {
-            for s in all_settings() {
-                // Shuffled: most chunks reach back before the last event folded.
-                derive_in_chunks(&delivered, &cuts, &s, now)?;
-                // In event order: only the first derivation folds from scratch.
-                let refolds = derive_in_chunks(&canonical, &cuts, &s, now)?;
-                prop_assert_eq!(refolds, 1);
-            }
-        }
-    }
-}
-
-#[test]
-fn an_event_older_than_those_folded_folds_the_tenant_again() {
-    let s = TenantSettings::default();
-    let at = |day: u32| format!("2026-01-{day:02}T00:00:00Z");
-    let plan = |id: &str, day: u32, amount: i64| {
-        sub_event(
-            id,
-            "updated",
-            &at(day),
-            "cus_1",
-            sub("sub_1", "active", vec![monthly(amount)]),
-        )
-    };
-    let mut state = TenantState::default();
-    state.insert(&plan("evt_1", 1, 1000));
-    state.insert(&plan("evt_3", 3, 3000));
-    let now = after_all();
-    let (first, _) = derive_cycle(&mut state, &s, now, &[]);
-    assert_eq!(first.movements.len(), 2);
-    assert_eq!(state.refolds(), 1);
-
-    // Later: folded onto the state.
-    state.insert(&plan("evt_4", 4, 4000));
-    let (later, changed) = derive_cycle(&mut state, &s, now, &[]);
-    assert_eq!(state.refolds(), 1);
-    assert_eq!(later.movements.len(), 3);
-    assert!(changed.contains(&TableName::MrrMovements));
-
-    // Earlier than evt_4: a fold onto the state would append a movement
-    // after day 4's; the rows must instead be those of all four in order.
-    let all = [
-        plan("evt_1", 1, 1000),
-        plan("evt_2", 2, 2000),
-        plan("evt_3", 3, 3000),
-        plan("evt_4", 4, 4000),
-    ];
-    state.insert(&all[1]);
-    // Folded events are not held: the state asks for them, and without
-    // them derives nothing and changes nothing.
-    assert!(state.needs_history(&s));
-    assert_eq!(
-        state.derive_changes(&s, now, None).err(),
-        Some(HistoryNeeded)
-    );
-    assert_eq!(state.refolds(), 1);
-    let stored = [all[0].clone(), all[2].clone(), all[3].clone()];
-    let (restated, _) = derive_cycle(&mut state, &s, now, &stored);
-    assert_eq!(state.refolds(), 2);
-    assert_eq!(restated, derive(&s, &all));
-    let days: Vec<u32> = restated
-        .movements
-        .iter()
-        .map(|m| chrono::Datelike::day(&m.day))
-        .collect();
-    assert_eq!(days, [1, 2, 3, 4]);
-
-    // New settings fold again too (days move with the timezone), from the
-    // events held since the refold: no read-back.
-    let tokyo = settings("Asia/Tokyo", ChurnSetting::AtPeriodEnd);
-    assert!(!state.needs_history(&tokyo));
-    assert_eq!(state.pending(), 4, "held since the refold");
-    let (moved, _) = derive_cycle(&mut state, &tokyo, now, &[]);
-    assert_eq!(state.refolds(), 3);
-    assert_eq!(moved, derive(&tokyo, &all));
-
-    // After enough derivations in order the held events go; a late event
-    // then needs the stored ones again.
-    let mut all = all.to_vec();
-    for n in 0..KEEP_HELD_FOR {
-        let e = sub_event(
-            &format!("evt_in_order_{n:03}"),
-            "updated",
-            &format!("2026-01-05T{:02}:{:02}:00Z", n / 60, n % 60),
-            "cus_1",
-            sub("sub_1", "active", vec![monthly(5000 + i64::from(n))]),
-        );
-        state.insert(&e);
-        all.push(e);
-        derive_cycle(&mut state, &tokyo, now, &[]);
-    }
-    assert_eq!(state.refolds(), 3);
-    // Held events dropped: only the latest event, at the frontier, is held.
-    assert_eq!(state.pending(), 1);
-    let late = plan("evt_late", 2, 2500);
-    state.insert(&late);
-    assert!(state.needs_history(&tokyo));
-    let (got, _) = derive_cycle(&mut state, &tokyo, now, &all);
-    all.push(late);
-    assert_eq!(got, derive(&tokyo, &all));
-}
-
-#[test]
-fn an_event_dated_ahead_of_the_clock_does_not_make_later_ones_late() {
-    let s = TenantSettings::default();
-    let plan = |id: &str, at: &str, amount: i64| {
-        sub_event(
-            id,
-            "updated",
-            at,
-            "cus_1",
-            sub("sub_1", "active", vec![monthly(amount)]),
-        )
-    };
-    let now = at("2026-01-10T00:00:00Z");
-    let mut state = TenantState::default();
-    let mut all = vec![
-        plan("evt_1", "2026-01-01T00:00:00Z", 1000),
-        // A producer with its clock years ahead.
-        plan("evt_future", "2030-01-01T00:00:00Z", 9000),
-    ];
-    for e in &all {
-        state.insert(e);
-    }
-    assert_eq!(derive_cycle(&mut state, &s, now, &[]).0, derive(&s, &all));
-    for (id, day, amount) in [("evt_2", "02", 2000), ("evt_3", "03", 3000)] {
-        let e = plan(id, &format!("2026-01-{day}T00:00:00Z"), amount);
-        state.insert(&e);
-        all.push(e);
-        assert!(!state.needs_history(&s));
-        let (got, _) = derive_cycle(&mut state, &s, now, &[]);
-        assert_eq!(got, derive(&s, &all));
-        // The future event's movement stays last, after the new ones.
-        assert_eq!(got.movements.last().map(|m| m.mrr_after), Some(9000));
-    }
-    assert_eq!(state.refolds(), 1, "events after evt_1 fold onto the state");
-}
-
-#[test]
-fn events_of_one_second_split_over_two_cycles_fold_without_starting_over() {
-    // Timestamps are often whole seconds, and the order within a second is
-    // by id: the next cycle's evt_a sorts before this cycle's evt_b.
-    let s = TenantSettings::default();
-    let now = after_all();
-    let plan = |id: &str, at: &str, amount: i64| {
-        sub_event(
-            id,
-            "updated",
-            at,
-            "cus_1",
-            sub("sub_1", "active", vec![monthly(amount)]),
-        )
-    };
-    let mut state = TenantState::default();
-    let mut all = vec![
-        plan("evt_z", "2026-01-01T00:00:00Z", 1000),
-        plan("evt_b", "2026-01-02T00:00:00Z", 2000),
-    ];
-    for e in &all {
-        state.insert(e);
-    }
-    derive_cycle(&mut state, &s, now, &[]);
-    for (id, amount) in [("evt_a", 3000), ("evt_c", 4000)] {
-        let e = plan(id, "2026-01-02T00:00:00Z", amount);
-        state.insert(&e);
-        all.push(e);
-        assert!(!state.needs_history(&s));
-        let (got, _) = derive_cycle(&mut state, &s, now, &[]);
-        assert_eq!(got, derive(&s, &all));
-    }
-    assert_eq!(state.refolds(), 1);
-    // evt_c is the latest of that second: the subscription's state.
-    let (got, _) = derive_cycle(&mut state, &s, now, &[]);
-    assert_eq!(got.subscriptions[0].mrr, 4000);
 }

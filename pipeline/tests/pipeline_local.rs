@@ -7,7 +7,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
@@ -356,6 +356,7 @@ async fn compaction_bounds_files_per_partition_and_changes_no_rows() {
 /// in the tables once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cycles_commit_while_a_compaction_runs_and_nothing_conflicts() {
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     let d = dirs();
@@ -631,6 +632,7 @@ impl revstream_pipeline::settings::SettingsSource for FlakySettings {
         revstream_pipeline::derive::TenantSettings,
         revstream_pipeline::settings::SettingsUnavailable,
     > {
+        use std::sync::atomic::Ordering;
         self.asked.fetch_add(1, Ordering::SeqCst);
         if !self.up.load(Ordering::SeqCst) {
             return Err(revstream_pipeline::settings::SettingsUnavailable(
@@ -650,6 +652,7 @@ impl revstream_pipeline::settings::SettingsSource for FlakySettings {
 /// come back commits the days in the tenant's timezone.
 #[tokio::test]
 async fn unavailable_tenant_settings_pause_the_pipeline_instead_of_guessing() {
+    use std::sync::atomic::Ordering;
     let d = dirs();
     let log = LocalLog::open(d.log.path(), 1, LocalLogOptions::default()).unwrap();
     // 16:30 UTC on the 5th is 01:30 on the 6th in Tokyo.
@@ -803,97 +806,4 @@ async fn a_zero_backlog_interval_derives_every_cycle() {
         let rows = query(d.tables.path(), "SELECT SUM(amount) AS paid FROM payments").await;
         assert_eq!(rows, [json!({"paid": paid})]);
     }
-}
-
-/// A tenant's derivation is kept between cycles and its events are not:
-/// an event older than those folded makes the pipeline read the tenant's
-/// events back from the `events` table and fold them again. Folding the
-/// late event onto the state instead would order day 6's churn after day
-/// 7's change; folding without the stored events would lose days 5 and 7.
-#[tokio::test]
-async fn a_late_event_folds_the_tenant_again_from_the_events_table() {
-    let d = dirs();
-    let log = LocalLog::open(d.log.path(), 2, LocalLogOptions::default()).unwrap();
-    let mut p = pipeline(log.clone(), d.tables.path()).await;
-    let stats = p.stats();
-    let movements = || async {
-        query(
-            d.tables.path(),
-            "SELECT CAST(day AS VARCHAR) AS day, movement, amount FROM mrr_movements \
-             WHERE tenant_id = 'acme' ORDER BY occurred_at",
-        )
-        .await
-    };
-    let refolds = || stats.refolds.load(Ordering::Relaxed);
-
-    append(
-        &log,
-        "acme",
-        vec![
-            subscription("e5", "2026-01-05T10:00:00Z", "c1", 4900, "active"),
-            subscription("e7", "2026-01-07T10:00:00Z", "c1", 9900, "active"),
-            // The latest instant: kept out of the folded state for now.
-            payment("p8", "2026-01-08T11:00:00Z", 4900),
-        ],
-    )
-    .await;
-    append(
-        &log,
-        "beta",
-        vec![payment("p1", "2026-01-05T11:00:00Z", 100)],
-    )
-    .await;
-    drain(&mut p).await;
-    assert_eq!(refolds(), 2, "each tenant's first derivation folds all");
-
-    // Late: c1 had canceled on day 6, before day 7's folded change.
-    append(
-        &log,
-        "acme",
-        vec![subscription(
-            "e6",
-            "2026-01-06T10:00:00Z",
-            "c1",
-            9900,
-            "canceled",
-        )],
-    )
-    .await;
-    drain(&mut p).await;
-    assert_eq!(refolds(), 3);
-    assert_eq!(
-        movements().await,
-        [
-            json!({"day": "2026-01-05", "movement": "new", "amount": 4900}),
-            json!({"day": "2026-01-06", "movement": "churn", "amount": -4900}),
-            json!({"day": "2026-01-07", "movement": "reactivation", "amount": 9900}),
-        ]
-    );
-
-    // In order again: folded onto the state, nothing read back.
-    append(
-        &log,
-        "acme",
-        vec![subscription(
-            "e9",
-            "2026-01-09T10:00:00Z",
-            "c1",
-            12000,
-            "active",
-        )],
-    )
-    .await;
-    drain(&mut p).await;
-    assert_eq!(refolds(), 3);
-    assert_eq!(
-        movements().await.last(),
-        Some(&json!({"day": "2026-01-09", "movement": "expansion", "amount": 2100}))
-    );
-    let cash = query(
-        d.tables.path(),
-        "SELECT SUM(cash_collected) AS cash FROM metrics_daily WHERE tenant_id = 'acme'",
-    )
-    .await;
-    assert_eq!(cash, [json!({"cash": 4900})]);
-    assert!(stats.derivations.load(Ordering::Relaxed) >= 4);
 }

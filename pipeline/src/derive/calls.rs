@@ -26,20 +26,13 @@ use super::CompactEvent;
 use super::rows::{Attendance, CallRow, CallStatus};
 use super::{TenantSettings, local_day};
 
-/// Every call's state so far, folded one event at a time in event order.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Fold {
-    calls: BTreeMap<ObjectId, CallState>,
-}
-
-impl Fold {
-    /// Takes the next event (in event order); returns whether it was a call
-    /// event, i.e. whether the rows may have changed.
-    pub(crate) fn fold(&mut self, event: &CompactEvent) -> bool {
+/// Call rows sorted by call id.
+pub(crate) fn derive(settings: &TenantSettings, events: &[&CompactEvent]) -> Vec<CallRow> {
+    let mut calls: BTreeMap<ObjectId, CallState> = BTreeMap::new();
+    for event in events {
         let Some(call) = call_event(event) else {
-            return false;
+            continue;
         };
-        let calls = &mut self.calls;
         let state = calls
             .entry(call.id.clone())
             .or_insert_with(|| CallState::new(event));
@@ -82,16 +75,11 @@ impl Fold {
             old_state.status = Some(CallStatus::Rescheduled);
             old_state.updated_at = event.occurred_at;
         }
-        true
     }
-
-    /// Call rows sorted by call id.
-    pub(crate) fn rows(&self, settings: &TenantSettings) -> Vec<CallRow> {
-        self.calls
-            .iter()
-            .map(|(id, state)| state.to_row(settings, id.clone()))
-            .collect()
-    }
+    calls
+        .into_iter()
+        .map(|(id, state)| state.into_row(settings, id))
+        .collect()
 }
 
 fn call_event(event: &CompactEvent) -> Option<&Call> {
@@ -107,7 +95,6 @@ fn call_event(event: &CompactEvent) -> Option<&Call> {
     }
 }
 
-#[derive(Debug, Clone)]
 struct CallState {
     first_source: SourceName,
     booking_source: Option<SourceName>,
@@ -176,13 +163,10 @@ impl CallState {
         set(&mut self.rescheduled_from, call.rescheduled_from.as_ref());
     }
 
-    fn to_row(&self, settings: &TenantSettings, call_id: ObjectId) -> CallRow {
+    fn into_row(self, settings: &TenantSettings, call_id: ObjectId) -> CallRow {
         CallRow {
             call_id,
-            source: self
-                .booking_source
-                .clone()
-                .unwrap_or_else(|| self.first_source.clone()),
+            source: self.booking_source.unwrap_or(self.first_source),
             status: self.status.unwrap_or(CallStatus::Scheduled),
             attendance: self.attendance,
             offer_made: self.offer_made,
@@ -190,13 +174,13 @@ impl CallState {
             booked_at: self.booked_at,
             scheduled_at: self.scheduled_at,
             scheduled_day: self.scheduled_at.map(|t| local_day(settings.timezone, t)),
-            closer: self.closer.clone(),
-            setter: self.setter.clone(),
-            lead_source: self.lead_source.clone(),
-            call_type: self.call_type.clone(),
-            lead_email: self.lead_email.clone(),
-            lead_name: self.lead_name.clone(),
-            rescheduled_from: self.rescheduled_from.clone(),
+            closer: self.closer,
+            setter: self.setter,
+            lead_source: self.lead_source,
+            call_type: self.call_type,
+            lead_email: self.lead_email,
+            lead_name: self.lead_name,
+            rescheduled_from: self.rescheduled_from,
             cash_collected: self.cash_collected,
             currency: self.currency,
             updated_at: self.updated_at,

@@ -1,8 +1,7 @@
 //! The part of an event the derivation reads, in the least memory.
 //!
-//! The pipeline holds the events of a cycle, a backlog's events until their
-//! tenant is derived, and a tenant's whole history while folding it again
-//! from its first event, so bytes per held event decide that memory. A
+//! The pipeline holds every distinct event of every tenant it owns for as
+//! long as it runs, so bytes per held event decide its memory. A
 //! [`CanonicalEvent`] stores all of its optional sections inline (880 bytes
 //! before any string), although an event carries one or two of them. Here
 //! each section is boxed (8 bytes when absent), and what no metric reads —

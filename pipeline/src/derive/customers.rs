@@ -15,22 +15,21 @@ use super::CompactEvent;
 use super::rows::CustomerRow;
 
 /// The customers of a tenant by (source, customer id).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Customers {
     rows: BTreeMap<(SourceName, ObjectId), CustomerRow>,
 }
 
 impl Customers {
-    /// Takes the next event (in event order); returns whether it named a
-    /// customer.
-    pub(crate) fn fold(&mut self, event: &CompactEvent) -> bool {
-        let from_payment = event.payment.as_ref().and_then(|p| p.customer.as_ref());
-        let mut seen = false;
-        for customer in event.customer.as_deref().into_iter().chain(from_payment) {
-            self.see(event, customer);
-            seen = true;
+    pub(crate) fn derive(events: &[&CompactEvent]) -> Self {
+        let mut customers = Customers::default();
+        for event in events {
+            let from_payment = event.payment.as_ref().and_then(|p| p.customer.as_ref());
+            for customer in event.customer.as_deref().into_iter().chain(from_payment) {
+                customers.see(event, customer);
+            }
         }
-        seen
+        customers
     }
 
     fn see(&mut self, event: &CompactEvent, customer: &Customer) {
@@ -63,10 +62,9 @@ impl Customers {
     }
 
     /// Rows sorted by (source, customer id), with their identity.
-    pub(crate) fn rows(&self) -> Vec<CustomerRow> {
+    pub(crate) fn into_rows(self) -> Vec<CustomerRow> {
         self.rows
-            .values()
-            .cloned()
+            .into_values()
             .map(|mut row| {
                 row.identity = match &row.email {
                     Some(email) => email.as_str().to_owned(),

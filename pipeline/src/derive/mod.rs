@@ -17,10 +17,6 @@
 //! integer minor units per currency and is never summed across currencies
 //! (invariant 6). `track` and `ignored` events produce no rows.
 //!
-//! Every table is a fold over the events in event order ([`Folded`]): the
-//! pipeline keeps a tenant's fold between cycles and folds only the new
-//! events onto it when they come after those folded.
-//!
 //! # Decisions where the spec is silent
 //! - **Duplicates** with the same (source, id) are one event; if copies
 //!   differ, the one whose wire JSON sorts first is kept.
@@ -70,7 +66,6 @@ mod compact;
 mod customers;
 mod daily;
 mod events;
-mod fold;
 mod mrr;
 mod payments;
 mod ratio;
@@ -82,7 +77,6 @@ use chrono_tz::Tz;
 use revstream_schemas::CanonicalEvent;
 
 pub use compact::CompactEvent;
-pub use fold::Folded;
 pub use rows::{
     Attendance, CallRow, CallStatus, CustomerRow, DailyRow, MovementKind, MovementRow, PaymentRow,
     PaymentStatus, RefundRow, SubscriptionRow,
@@ -162,17 +156,34 @@ pub fn derive(settings: &TenantSettings, events: &[CanonicalEvent]) -> Derived {
 /// [`derive`] for events already distinct by (source, id), in any order:
 /// what the pipeline's state holds.
 pub fn derive_distinct(settings: &TenantSettings, events: &[CompactEvent]) -> Derived {
-    let mut folded = Folded::new(*settings);
-    folded.fold(&in_event_order(events.iter()));
-    folded.rows()
-}
-
-/// The events that derive rows, sorted by (occurred_at, id, source).
-pub fn in_event_order<'a>(events: impl Iterator<Item = &'a CompactEvent>) -> Vec<&'a CompactEvent> {
-    let mut events: Vec<&CompactEvent> = events.filter(|e| e.derives_rows()).collect();
+    let mut events: Vec<&CompactEvent> = events.iter().filter(|e| e.derives_rows()).collect();
     // Stable, and linear on the common case of events that arrive in order.
     events.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-    events
+
+    let (subscriptions, movements) = subscriptions::derive(settings, &events);
+    let calls = calls::derive(settings, &events);
+    let customers = customers::Customers::derive(&events);
+    let (mut payments, refunds) = payments::derive(settings, &events, &customers);
+    attribution::attribute(&mut payments, &calls);
+    let daily = daily::derive(
+        settings,
+        &daily::Sources {
+            movements: &movements,
+            payments: &payments,
+            refunds: &refunds,
+            calls: &calls,
+        },
+    );
+
+    Derived {
+        subscriptions,
+        movements,
+        calls,
+        payments,
+        refunds,
+        customers: customers.into_rows(),
+        daily,
+    }
 }
 
 /// The tenant-local date of an instant.

@@ -22,31 +22,26 @@ use super::customers::Customers;
 use super::rows::{PaymentRow, PaymentStatus, RefundRow};
 use super::{TenantSettings, local_day};
 
-/// Every payment and refund so far, folded one event at a time in event
-/// order. What depends on other tables (an email from the customer,
-/// refunded amounts) is added by [`Fold::rows`].
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Fold {
-    payments: BTreeMap<(SourceName, ObjectId), PaymentRow>,
-    refunds: BTreeMap<(SourceName, ObjectId), RefundRow>,
-}
+/// Payment rows sorted by (source, payment id), without attribution, and
+/// refund rows sorted by (source, refund id).
+pub(crate) fn derive(
+    settings: &TenantSettings,
+    events: &[&CompactEvent],
+    customers: &Customers,
+) -> (Vec<PaymentRow>, Vec<RefundRow>) {
+    let mut payments: BTreeMap<(SourceName, ObjectId), PaymentRow> = BTreeMap::new();
+    let mut refunds: BTreeMap<(SourceName, ObjectId), RefundRow> = BTreeMap::new();
 
-impl Fold {
-    /// Takes the next event (in event order); returns whether it was a
-    /// payment or refund event.
-    pub(crate) fn fold(&mut self, settings: &TenantSettings, event: &CompactEvent) -> bool {
+    for event in events {
         match event.kind {
             EventKind::PaymentSucceeded | EventKind::PaymentFailed => {
-                let Some(p) = &event.payment else {
-                    return false;
-                };
+                let Some(p) = &event.payment else { continue };
                 let status = if event.kind == EventKind::PaymentSucceeded {
                     PaymentStatus::Succeeded
                 } else {
                     PaymentStatus::Failed
                 };
-                let row = self
-                    .payments
+                let row = payments
                     .entry((event.source.clone(), p.id.clone()))
                     .or_insert_with(|| PaymentRow {
                         source: event.source.clone(),
@@ -83,13 +78,10 @@ impl Fold {
                 if p.invoice_id.is_some() {
                     row.invoice_id.clone_from(&p.invoice_id);
                 }
-                true
             }
             EventKind::RefundCreated => {
-                let Some(r) = &event.refund else {
-                    return false;
-                };
-                self.refunds.insert(
+                let Some(r) = &event.refund else { continue };
+                refunds.insert(
                     (event.source.clone(), r.id.clone()),
                     RefundRow {
                         source: event.source.clone(),
@@ -101,41 +93,31 @@ impl Fold {
                         refunded_day: local_day(settings.timezone, r.refunded_at),
                     },
                 );
-                true
             }
-            _ => false,
+            _ => {}
         }
     }
 
-    /// Payment rows sorted by (source, payment id), without attribution,
-    /// with the customer's email where the payment carried none and the
-    /// refunds in their currency summed.
-    pub(crate) fn payments(&self, customers: &Customers) -> Vec<PaymentRow> {
-        let mut payments = self.payments.clone();
-        for row in payments.values_mut() {
-            if row.email.is_none()
-                && let Some(customer_id) = &row.customer_id
-            {
-                row.email = customers.email(&row.source, customer_id).cloned();
+    for row in payments.values_mut() {
+        if row.email.is_none()
+            && let Some(customer_id) = &row.customer_id
+        {
+            row.email = customers.email(&row.source, customer_id).cloned();
+        }
+    }
+    for refund in refunds.values() {
+        let key = (refund.source.clone(), refund.payment_id.clone());
+        if let Some(payment) = payments.get_mut(&key) {
+            // Never add across currencies (invariant 6): a refund reported in
+            // another currency still counts in `metrics_daily.refunds` under
+            // its own currency, but not in this payment's total.
+            if payment.currency == refund.currency {
+                payment.refunded_amount = payment.refunded_amount.saturating_add(refund.amount);
             }
         }
-        for refund in self.refunds.values() {
-            let key = (refund.source.clone(), refund.payment_id.clone());
-            if let Some(payment) = payments.get_mut(&key) {
-                // Never add across currencies (invariant 6): a refund
-                // reported in another currency still counts in
-                // `metrics_daily.refunds` under its own currency, but not
-                // in this payment's total.
-                if payment.currency == refund.currency {
-                    payment.refunded_amount = payment.refunded_amount.saturating_add(refund.amount);
-                }
-            }
-        }
-        payments.into_values().collect()
     }
-
-    /// Refund rows sorted by (source, refund id).
-    pub(crate) fn refunds(&self) -> Vec<RefundRow> {
-        self.refunds.values().cloned().collect()
-    }
+    (
+        payments.into_values().collect(),
+        refunds.into_values().collect(),
+    )
 }

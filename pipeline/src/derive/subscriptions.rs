@@ -25,25 +25,21 @@ type SubKey = (SourceName, ObjectId);
 /// The key of an MRR timeline: (source, customer id, currency).
 type MrrKey = (SourceName, ObjectId, Currency);
 
-/// Subscription state and movements, folded one event at a time in event
-/// order: the latest state per subscription, each timeline's MRR, and the
-/// movements so far.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Fold {
-    subs: BTreeMap<SubKey, SubscriptionRow>,
-    timelines: Timelines,
-    movements: Vec<MovementRow>,
-}
+/// Subscription rows (sorted by source, id) and movements (in event order).
+pub(crate) fn derive(
+    settings: &TenantSettings,
+    events: &[&CompactEvent],
+) -> (Vec<SubscriptionRow>, Vec<MovementRow>) {
+    let mut subs: BTreeMap<SubKey, SubscriptionRow> = BTreeMap::new();
+    let mut timelines = Timelines::default();
+    let mut movements = Vec::new();
 
-impl Fold {
-    /// Takes the next event (in event order); returns whether it was a
-    /// subscription event, i.e. whether the rows may have changed.
-    pub(crate) fn fold(&mut self, settings: &TenantSettings, event: &CompactEvent) -> bool {
+    for event in events {
         let Some(sub) = subscription_event(event) else {
-            return false;
+            continue;
         };
         let key = (event.source.clone(), sub.id.clone());
-        let previous = self.subs.get(&key);
+        let previous = subs.get(&key);
         let Some(customer_id) = event
             .customer
             .as_ref()
@@ -51,17 +47,17 @@ impl Fold {
             .or_else(|| previous.map(|p| p.customer_id.clone()))
         else {
             tracing::warn!(event_id = %event.id, "subscription event without a customer skipped");
-            return false;
+            continue;
         };
         let row = subscription_row(settings, event, sub, customer_id, previous);
         let mrr_key = (row.source.clone(), row.customer_id.clone(), row.currency);
         let sub_id = row.subscription_id.clone();
         let new_mrr = row.mrr;
-        self.subs.insert(key.clone(), row);
+        subs.insert(key.clone(), row);
 
-        for change in self.timelines.set(key, mrr_key, new_mrr) {
+        for change in timelines.set(key, mrr_key, new_mrr) {
             let (source, customer_id, currency) = change.key;
-            self.movements.push(MovementRow {
+            movements.push(MovementRow {
                 day: local_day(settings.timezone, event.occurred_at),
                 occurred_at: event.occurred_at,
                 source,
@@ -75,18 +71,8 @@ impl Fold {
                 event_id: event.id.clone(),
             });
         }
-        true
     }
-
-    /// Subscription rows, sorted by (source, subscription id).
-    pub(crate) fn subscriptions(&self) -> Vec<SubscriptionRow> {
-        self.subs.values().cloned().collect()
-    }
-
-    /// Movements in event order.
-    pub(crate) fn movements(&self) -> &[MovementRow] {
-        &self.movements
-    }
+    (subs.into_values().collect(), movements)
 }
 
 fn subscription_event(event: &CompactEvent) -> Option<&Subscription> {
@@ -156,7 +142,7 @@ struct Change {
 
 /// Customer MRR per (source, customer, currency) as the Σ of its
 /// subscriptions' contributions.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 struct Timelines {
     /// Where each subscription currently contributes, and how much.
     placed: BTreeMap<SubKey, (MrrKey, i64)>,

@@ -7,36 +7,27 @@
 //! `events` batch is built beside them.
 //!
 //! ```text
-//!  tenants to fold again ─▶ their stored events read back (async, retried)
 //!  touched tenants' states ─ moved out ─▶ CPU threads: derive ∥ derive ∥ events batch ─▶ states moved back
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
-use chrono::{DateTime, Utc};
-use revstream_schemas::{CanonicalEvent, TableName, TenantId};
+use revstream_schemas::{TableName, TenantId};
 
 use super::Fresh;
 use super::spread::{cores, on_cpu_thread, spread};
 use crate::batches::{EventRow, derived_batches_of, events_batch};
 use crate::derive::TenantSettings;
 use crate::state::{State, TenantState};
-use crate::store::{StoreError, TableRewrite, TableStore};
+use crate::store::{StoreError, TableRewrite};
 
 /// One tenant to derive, with its state moved out of the pipeline's map.
 struct TenantJob {
     tenant: TenantId,
     state: TenantState,
     settings: TenantSettings,
-    /// Events dated after this are not folded into the kept state.
-    now: DateTime<Utc>,
-    /// The tenant's stored events, when it must be folded again from its
-    /// first event.
-    history: Option<Vec<CanonicalEvent>>,
 }
 
 /// What deriving one tenant gave: its state back, and the batches of the
@@ -44,9 +35,7 @@ struct TenantJob {
 struct TenantDone {
     tenant: TenantId,
     state: TenantState,
-    changed: Result<Vec<(TableName, RecordBatch)>, StoreError>,
-    /// Whether all of the tenant's events were folded again.
-    refolded: bool,
+    changed: Result<Vec<(TableName, RecordBatch)>, ArrowError>,
 }
 
 /// A cycle's rows, ready to commit.
@@ -58,10 +47,6 @@ pub(super) struct Built {
     /// The cycle's new events, handed back (their `received_at` is needed
     /// once the commit lands).
     pub fresh: Vec<Fresh>,
-    /// Tenants derived, and how many of them were folded from their first
-    /// event rather than from their new events.
-    pub derivations: u64,
-    pub refolds: u64,
 }
 
 /// Derives every touched tenant that has settings and builds the batches,
@@ -74,19 +59,7 @@ pub(super) async fn build(
     touched: &BTreeSet<TenantId>,
     settings: HashMap<TenantId, TenantSettings>,
     fresh: Vec<Fresh>,
-    history: &HistoryReader<'_>,
 ) -> Result<Built, StoreError> {
-    let now = Utc::now();
-    // Read before any state moves out, so a stop while storage is down
-    // loses nothing.
-    let mut histories = HashMap::new();
-    for tenant in touched {
-        if let (Some(s), Some(held)) = (settings.get(tenant), state.tenants.get(tenant))
-            && held.needs_history(s)
-        {
-            histories.insert(tenant.clone(), history.read(tenant).await?);
-        }
-    }
     let jobs: Vec<TenantJob> = touched
         .iter()
         .filter_map(|tenant| {
@@ -96,8 +69,6 @@ pub(super) async fn build(
                 tenant: tenant.clone(),
                 state,
                 settings,
-                now,
-                history: histories.remove(tenant),
             })
         })
         .collect();
@@ -106,21 +77,17 @@ pub(super) async fn build(
         let batches = new_events(&fresh, &settings);
         (batches, fresh)
     });
-    let derived = spread(jobs, cores(), weight, derive_one);
+    let derived = spread(jobs, cores(), |job| job.state.len(), derive_one);
     let ((events, fresh), done) = futures::join!(events, derived);
 
     let mut rewrites: BTreeMap<TableName, TableRewrite> = BTreeMap::new();
     let mut failed = None;
-    let derivations = done.len() as u64;
-    let mut refolds = 0;
     for TenantDone {
         tenant,
         state: mut tenant_state,
         changed,
-        refolded,
     } in done
     {
-        refolds += u64::from(refolded);
         match changed {
             Ok(batches) => {
                 for (table, batch) in batches {
@@ -135,11 +102,14 @@ pub(super) async fn build(
                     }
                 }
             }
-            Err(error) => {
+            Err(source) => {
                 // Its fingerprints already say "written": forget them, so
                 // whatever derives this tenant next rewrites every table.
                 tenant_state.invalidate();
-                failed.get_or_insert(error);
+                failed.get_or_insert(StoreError::Arrow {
+                    table: TableName::MetricsDaily,
+                    source,
+                });
             }
         }
         state.tenants.insert(tenant, tenant_state);
@@ -155,71 +125,20 @@ pub(super) async fn build(
         rewrites: rewrites.into_values().collect(),
         events,
         fresh,
-        derivations,
-        refolds,
     })
 }
 
-/// A job's share of the work: its rows grow with its events, and a tenant
-/// folded again reads all of them.
-fn weight(job: &TenantJob) -> usize {
-    job.state.len() + job.history.as_ref().map_or(0, Vec::len)
-}
-
 fn derive_one(mut job: TenantJob) -> TenantDone {
-    let refolds = job.state.refolds();
-    let changed = match job
-        .state
-        .derive_changes(&job.settings, job.now, job.history)
-    {
-        Ok((_, changed)) if changed.is_empty() => Ok(Vec::new()),
-        Ok((derived, changed)) => {
-            derived_batches_of(&job.tenant, &derived, &changed).map_err(|source| {
-                StoreError::Arrow {
-                    table: TableName::MetricsDaily,
-                    source,
-                }
-            })
-        }
-        // `build` reads the history of every tenant that needs it.
-        Err(e) => Err(StoreError::Read {
-            table: TableName::Events,
-            message: e.to_string(),
-        }),
+    let (derived, changed) = job.state.derive_changes(&job.settings);
+    let changed = if changed.is_empty() {
+        Ok(Vec::new())
+    } else {
+        derived_batches_of(&job.tenant, &derived, &changed)
     };
     TenantDone {
-        refolded: job.state.refolds() > refolds,
         tenant: job.tenant,
         state: job.state,
         changed,
-    }
-}
-
-/// Reads a tenant's stored events back from the `events` table, retrying
-/// with backoff while storage fails: a pipeline that cannot read them
-/// pauses (reading nothing new) instead of stopping. Gives up only when
-/// asked to stop.
-pub(super) struct HistoryReader<'a> {
-    pub store: &'a TableStore,
-    pub stop: &'a AtomicBool,
-    pub max_backoff: Duration,
-}
-
-impl HistoryReader<'_> {
-    async fn read(&self, tenant: &TenantId) -> Result<Vec<CanonicalEvent>, StoreError> {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.store.load_tenant_events(tenant).await {
-                Ok(events) => return Ok(events),
-                Err(e) if self.stop.load(Ordering::Relaxed) => return Err(e),
-                Err(e) => {
-                    tracing::warn!(%tenant, error = %e, retry_in_ms = backoff.as_millis() as u64,
-                        "reading a tenant's stored events failed; pausing");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.max_backoff);
-                }
-            }
-        }
     }
 }
 
@@ -278,8 +197,6 @@ mod tests {
                     tenant: TenantId::parse(&format!("t{t}")).unwrap_or_else(|e| panic!("{e}")),
                     state,
                     settings: TenantSettings::default(),
-                    now: Utc::now(),
-                    history: None,
                 }
             })
             .collect()
@@ -302,7 +219,7 @@ mod tests {
     }
 
     async fn derive_all(jobs: Vec<TenantJob>, threads: usize) -> Vec<TenantDone> {
-        spread(jobs, threads, weight, derive_one).await
+        spread(jobs, threads, |job| job.state.len(), derive_one).await
     }
 
     #[tokio::test]
@@ -334,8 +251,6 @@ mod tests {
                 tenant: d.tenant,
                 state: d.state,
                 settings: TenantSettings::default(),
-                now: Utc::now(),
-                history: None,
             })
             .collect();
         for (_, _, batches) in summary(&derive_all(again, 2).await) {

@@ -3,9 +3,8 @@
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type};
-use deltalake::datafusion::prelude::{Expr, SessionContext, col, lit};
+use deltalake::datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
-use revstream_schemas::tables::TENANT_COLUMN;
 use revstream_schemas::{CanonicalEvent, TableName, TenantId};
 
 use super::{Result, StoreError, TableStore};
@@ -33,22 +32,6 @@ impl TableStore {
         if partitions.is_empty() {
             return Ok(Vec::new());
         }
-        let list = partitions.iter().map(|p| lit(i64::from(*p))).collect();
-        self.read_events(col("log_partition").in_list(list, false))
-            .await
-    }
-
-    /// Every committed event of one tenant: what a derivation that folds
-    /// the tenant again from its first event reads (one partition of the
-    /// table).
-    pub async fn load_tenant_events(&self, tenant: &TenantId) -> Result<Vec<CanonicalEvent>> {
-        let stored = self
-            .read_events(col(TENANT_COLUMN).eq(lit(tenant.as_str())))
-            .await?;
-        Ok(stored.into_iter().map(|e| e.event).collect())
-    }
-
-    async fn read_events(&self, filter: Expr) -> Result<Vec<StoredEvent>> {
         let table = {
             let tables = self.tables.lock().await;
             tables
@@ -61,12 +44,17 @@ impl TableStore {
             .update_datafusion_session(&ctx.state())
             .map_err(read_err)?;
         let provider = table.table_provider().await.map_err(read_err)?;
+        ctx.register_table("events", provider).map_err(read_err)?;
+        let list = partitions
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let df = ctx
-            .read_table(provider)
-            .and_then(|df| df.filter(filter))
-            .and_then(|df| {
-                df.select_columns(&[TENANT_COLUMN, "payload", "log_partition", "log_offset"])
-            })
+            .sql(&format!(
+                "SELECT tenant_id, payload, log_partition, log_offset FROM events WHERE log_partition IN ({list})"
+            ))
+            .await
             .map_err(read_err)?;
         let mut out = Vec::new();
         let mut stream = df.execute_stream().await.map_err(read_err)?;
