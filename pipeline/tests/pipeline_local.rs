@@ -95,6 +95,19 @@ async fn drain(p: &mut Pipeline<LocalSource>) -> usize {
     }
 }
 
+/// Appends `events` of `tenant`, cycles until the log is drained, then
+/// waits for the housekeeping those cycles started (it runs beside them).
+async fn settle(
+    log: &LocalLog,
+    p: &mut Pipeline<LocalSource>,
+    tenant: &str,
+    events: Vec<CanonicalEvent>,
+) {
+    append(log, tenant, events).await;
+    drain(p).await;
+    p.finish_maintenance().await;
+}
+
 async fn query(tables: &Path, sql: &str) -> Vec<Value> {
     let root = table_root(tables.to_str().unwrap()).unwrap();
     let ctx = SessionContext::new();
@@ -295,15 +308,14 @@ async fn compaction_bounds_files_per_partition_and_changes_no_rows() {
                 .collect(),
         )
         .await;
-        append(
+        // Compaction runs beside the cycles; the bound holds once it lands.
+        settle(
             &log,
+            &mut p,
             "quiet",
             vec![payment(&format!("q{round}"), "2026-03-01T10:00:00Z", 7)],
         )
         .await;
-        drain(&mut p).await;
-        // Compaction runs beside the cycles; the bound holds once it lands.
-        p.finish_maintenance().await;
         let files = store.files_per_tenant(TableName::Events).await.unwrap();
         most_files = most_files.max(files["acme"]).max(files["quiet"]);
     }
@@ -475,14 +487,13 @@ async fn checkpoints_are_written_beside_the_cycles_not_by_the_commits() {
     // pass checkpoints every table that has at least that many versions.
     drop(p);
     let (mut p, store) = pipeline_with(log.clone(), d.tables.path(), config(50)).await;
-    append(
+    settle(
         &log,
+        &mut p,
         "acme",
         vec![payment("late", "2026-03-03T10:00:00Z", 1)],
     )
     .await;
-    drain(&mut p).await;
-    p.finish_maintenance().await;
     for table in TableName::ALL {
         let version = store.version(table).await.unwrap();
         if version >= 50 {
@@ -525,9 +536,13 @@ async fn vacuum_beside_the_cycles_deletes_only_what_the_log_removed() {
     let (mut p, store) = pipeline_with(log.clone(), d.tables.path(), config.clone()).await;
     for round in 0..5 {
         let at = format!("2026-03-{:02}T10:00:00Z", round + 1);
-        append(&log, "acme", vec![payment(&format!("p{round}"), &at, 100)]).await;
-        drain(&mut p).await;
-        p.finish_maintenance().await;
+        settle(
+            &log,
+            &mut p,
+            "acme",
+            vec![payment(&format!("p{round}"), &at, 100)],
+        )
+        .await;
     }
     // A file no commit references, as a crashed (or unfinished) write leaves.
     let partition = d.tables.path().join("metrics_daily/tenant_id=acme");
@@ -536,14 +551,13 @@ async fn vacuum_beside_the_cycles_deletes_only_what_the_log_removed() {
 
     // Another tenant's cycle: acme's partitions are not rewritten, and the
     // task after it vacuums what acme's earlier cycles replaced.
-    append(
+    settle(
         &log,
+        &mut p,
         "other",
         vec![payment("o1", "2026-03-01T10:00:00Z", 7)],
     )
     .await;
-    drain(&mut p).await;
-    p.finish_maintenance().await;
     let live = store
         .files_per_tenant(TableName::MetricsDaily)
         .await
@@ -559,14 +573,13 @@ async fn vacuum_beside_the_cycles_deletes_only_what_the_log_removed() {
     // The vacuum at start sweeps it.
     drop(p);
     let (mut again, _) = pipeline_with(log.clone(), d.tables.path(), config).await;
-    append(
+    settle(
         &log,
+        &mut again,
         "other",
         vec![payment("o2", "2026-03-02T10:00:00Z", 7)],
     )
     .await;
-    drain(&mut again).await;
-    again.finish_maintenance().await;
     assert!(!orphan.exists());
     assert_eq!(parquet_files(d.tables.path(), "metrics_daily", "acme"), 1);
 }
