@@ -104,13 +104,17 @@ fn replaced_files(delta: &DeltaTable, rewrite: &TableRewrite) -> Result<Vec<Acti
         .collect();
     let mut removes = Vec::new();
     for file in snapshot.log_data().iter() {
-        let Some(Some(tenant)) = file.partition_values_map().remove(TENANT_COLUMN) else {
-            continue;
+        let path = file.path();
+        let tenant = match tenant_of_path(&path) {
+            Some(tenant) => tenant.to_owned(),
+            None => match file.partition_values_map().remove(TENANT_COLUMN) {
+                Some(Some(tenant)) => tenant,
+                _ => continue,
+            },
         };
         let Some(scope) = scopes.get(tenant.as_str()) else {
             continue;
         };
-        let path = file.path();
         let name = path.rsplit('/').next().unwrap_or_default();
         let replaced = match (scope, Bucket::of_file_name(name)) {
             (RewriteScope::Whole, _) => true,
@@ -130,6 +134,16 @@ fn replaced_files(delta: &DeltaTable, rewrite: &TableRewrite) -> Result<Vec<Acti
         }
     }
     Ok(removes)
+}
+
+/// The tenant a data file's path names (`tenant_id=acme/…`, as Delta
+/// writers lay partitions out). Every commit walks every file of the table,
+/// and a file's partition-value map is an allocation per file, which for
+/// tens of thousands of small tenants costs more than the rewrite; the map
+/// is read only for a path laid out otherwise.
+fn tenant_of_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix(TENANT_COLUMN)?.strip_prefix('=')?;
+    rest.split_once('/').map(|(tenant, _)| tenant)
 }
 
 /// The Parquet files of every bucket batch, without the partition column
@@ -183,6 +197,17 @@ mod tests {
     use revstream_schemas::{TableName, TenantId};
 
     use super::*;
+
+    #[test]
+    fn the_tenant_is_read_off_the_partition_directory() {
+        assert_eq!(
+            tenant_of_path("tenant_id=acme/bucket-676-x.snappy.parquet"),
+            Some("acme")
+        );
+        assert_eq!(tenant_of_path("tenant_id=acme"), None);
+        assert_eq!(tenant_of_path("tenant_idx=acme/a.parquet"), None);
+        assert_eq!(tenant_of_path("other/tenant_id=acme/a.parquet"), None);
+    }
 
     #[test]
     fn the_predicate_names_every_rewritten_tenant() {
