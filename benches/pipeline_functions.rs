@@ -14,9 +14,7 @@
 //! - `arrow`: the busy tenant's derived rows, and 10,000 `events` rows.
 //! - `delta_commit`: one cycle (10 tenants, 10,000 new events: every
 //!   derived table of each tenant plus the `events` append with offsets)
-//!   to a Delta table root in a temp dir; every month bucket of each table
-//!   (a first derivation, the reference), then only the latest month's
-//!   (a steady cycle of recent events).
+//!   to a Delta table root in a temp dir.
 //!
 //! Run with `cargo bench --bench pipeline_functions` (about two minutes).
 //! End-to-end pipeline throughput is `benches/system_load.rs`.
@@ -30,11 +28,10 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use revstream_pipeline::batches::{EventRow, bucket_batches, derived_batches, events_batch};
-use revstream_pipeline::buckets::RewriteScope;
+use revstream_pipeline::batches::{EventRow, derived_batches, events_batch};
 use revstream_pipeline::derive::{CompactEvent, TenantSettings, derive, derive_distinct};
 use revstream_pipeline::state::State;
-use revstream_pipeline::store::{Commit, PartitionRewrite, TableRewrite};
+use revstream_pipeline::store::{Commit, TableRewrite};
 use revstream_pipeline::{TableStore, table_root};
 use revstream_schemas::{CanonicalEvent, TableName, TenantId};
 
@@ -121,10 +118,8 @@ fn arrow(c: &mut Criterion) {
     group.finish();
 }
 
-/// One cycle's commit: every derived table of each tenant (whole, or only
-/// each table's latest month bucket, as a cycle of recent events writes),
-/// then the events.
-fn cycle_commit(events: &[(TenantId, CanonicalEvent)], latest_only: bool) -> Commit {
+/// One cycle's commit: every derived table of each tenant, then the events.
+fn cycle_commit(events: &[(TenantId, CanonicalEvent)]) -> Commit {
     let settings = TenantSettings::default();
     let mut per_tenant: std::collections::BTreeMap<&TenantId, Vec<CanonicalEvent>> =
         std::collections::BTreeMap::new();
@@ -135,22 +130,16 @@ fn cycle_commit(events: &[(TenantId, CanonicalEvent)], latest_only: bool) -> Com
         std::collections::BTreeMap::new();
     for (tenant, events) in &per_tenant {
         let derived = derive(&settings, events);
-        for table in TableName::DERIVED {
-            let mut scope = RewriteScope::Whole;
-            let mut buckets = bucket_batches(tenant, &derived, table, &scope).expect("valid rows");
-            if latest_only {
-                buckets.drain(..buckets.len().saturating_sub(1));
-                scope = RewriteScope::Buckets(buckets.iter().map(|(b, _)| *b).collect());
-            }
+        for (table, batch) in derived_batches(tenant, &derived).expect("valid rows") {
             let rewrite = rewrites.entry(table).or_insert_with(|| TableRewrite {
                 table,
-                partitions: Vec::new(),
+                tenants: Vec::new(),
+                batches: Vec::new(),
             });
-            rewrite.partitions.push(PartitionRewrite {
-                tenant: (*tenant).clone(),
-                scope,
-                buckets,
-            });
+            rewrite.tenants.push((*tenant).clone());
+            if batch.num_rows() > 0 {
+                rewrite.batches.push(batch);
+            }
         }
     }
     let timezone = settings.timezone;
@@ -189,40 +178,22 @@ fn delta_commit(c: &mut Criterion) {
             .block_on(TableStore::open(&root, "local"))
             .expect("open the tables"),
     );
-    let events = cycle_stream();
+    let commit = cycle_commit(&cycle_stream());
     let mut group = c.benchmark_group("delta_commit");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(1));
     // Each iteration is a new table version, as in the pipeline; the log
-    // grows by one commit per table per iteration. The first is the
-    // reference: every bucket of every tenant (a first derivation); the
-    // second what a steady cycle of recent events writes.
-    for (name, latest_only) in [
-        (
-            "one cycle: 10 tenants, 10k events, 8 tables, every bucket",
-            false,
-        ),
-        (
-            "one cycle: 10 tenants, 10k events, 8 tables, latest month only",
-            true,
-        ),
-    ] {
-        let commit = cycle_commit(&events, latest_only);
-        // Lays the buckets down first, so the latest-only commits replace files.
-        runtime
-            .block_on(store.commit(&mut cycle_commit(&events, false)))
-            .expect("the commit lands");
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                // `commit` consumes the steps that land; each iteration starts whole.
-                let mut pending = commit.clone();
-                runtime
-                    .block_on(store.commit(&mut pending))
-                    .expect("the commit lands");
-            });
+    // grows by one commit per table per iteration.
+    group.bench_function("one cycle: 10 tenants, 10k events, 8 tables", |b| {
+        b.iter(|| {
+            // `commit` consumes the steps that land; each iteration starts whole.
+            let mut pending = commit.clone();
+            runtime
+                .block_on(store.commit(&mut pending))
+                .expect("the commit lands");
         });
-    }
+    });
     group.finish();
 }
 

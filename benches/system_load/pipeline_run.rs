@@ -119,7 +119,7 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
     ));
     section.note(format!(
         "pipeline: default config ({} records per cycle, compaction as shipped); each derivation derives a touched \
-         tenant from its whole event set and rewrites the month files of its partitions whose rows changed. While a cycle reads a full batch \
+         tenant from its whole event set and rewrites its changed partitions. While a cycle reads a full batch \
          (a backlog) the shipped pipeline derives at most every {:.0} s and commits only events and offsets \
          in between; the reference row derives on every cycle (`backlog_derive_interval` 0). Both end with \
          identical tables: the run stops at the first derivation after the last event is committed",
@@ -132,7 +132,7 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
     );
     section.note(format!(
         "files per tenant partition after the shipped run: `events` max {}, mean {:.1} \
-         over {} partitions; `payments` max {} (one per month of the tenant's payments)",
+         over {} partitions; `payments` max {}",
         shipped.max_files, shipped.mean_files, shipped.partitions, shipped.max_payment_files
     ));
     section.row(vec![

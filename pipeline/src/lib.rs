@@ -14,7 +14,6 @@
 //!
 //! - [`derive`]: the metric definitions of `spec/metrics.md`.
 //! - [`batches`]: derived rows → Arrow record batches.
-//! - [`buckets`]: which file of a tenant partition holds a derived row.
 //! - [`store`]: the Delta tables, commits carrying offsets, reload on start.
 //! - [`source`]: reading the log (embedded local log; Kafka).
 //! - [`state`]: per-tenant event sets and change fingerprints.
@@ -23,7 +22,6 @@
 //!   freshness, consumer lag).
 
 pub mod batches;
-pub mod buckets;
 pub mod derive;
 pub mod runner;
 pub mod settings;

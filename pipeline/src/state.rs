@@ -1,27 +1,20 @@
 //! In-memory per-tenant state: the distinct events seen so far, in the
-//! compact form the derivation reads, and a fingerprint of each bucket of
-//! each derived table (see [`crate::buckets`]), so a cycle rewrites only
-//! the files whose rows actually changed.
+//! compact form the derivation reads, and a fingerprint of each derived
+//! table, so a cycle rewrites only the tenant partitions whose rows actually
+//! changed.
 //!
 //! Memory is what this state costs: it holds every event for as long as the
 //! process owns the tenant. So the dedupe index holds positions in `events`
 //! (8 bytes each) rather than a second copy of every (source, id).
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, RandomState};
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 
 use hashbrown::HashTable;
 use revstream_schemas::{CanonicalEvent, TableName, TenantId};
 
-use crate::buckets::{Bucket, RewriteScope, bucket_prints, changed_buckets};
 use crate::derive::{CompactEvent, Derived, TenantSettings, derive_distinct};
-
-/// A derived table whose rows changed, and which of its files to rewrite.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableChange {
-    pub table: TableName,
-    pub scope: RewriteScope,
-}
 
 #[derive(Debug, Default)]
 pub struct TenantState {
@@ -29,9 +22,7 @@ pub struct TenantState {
     /// Positions in `events`, hashed by (source, id).
     index: HashTable<usize>,
     hasher: RandomState,
-    /// Per table, each bucket's fingerprint as last derived; a table
-    /// absent here is rewritten whole on the next derive.
-    fingerprints: HashMap<TableName, BTreeMap<Bucket, u64>>,
+    fingerprints: HashMap<TableName, u64>,
 }
 
 impl TenantState {
@@ -69,21 +60,13 @@ impl TenantState {
     }
 
     /// Derives the tenant's tables and says which changed since the last
-    /// call, and in which buckets (all of them, whole, the first time).
-    pub fn derive_changes(&mut self, settings: &TenantSettings) -> (Derived, Vec<TableChange>) {
+    /// call (all of them the first time).
+    pub fn derive_changes(&mut self, settings: &TenantSettings) -> (Derived, Vec<TableName>) {
         let derived = derive_distinct(settings, &self.events);
         let mut changed = Vec::new();
-        for (table, prints) in fingerprints(&derived) {
-            let scope = match self.fingerprints.get(&table) {
-                None => Some(RewriteScope::Whole),
-                Some(before) => {
-                    let buckets = changed_buckets(before, &prints);
-                    (!buckets.is_empty()).then_some(RewriteScope::Buckets(buckets))
-                }
-            };
-            self.fingerprints.insert(table, prints);
-            if let Some(scope) = scope {
-                changed.push(TableChange { table, scope });
+        for (table, print) in fingerprints(&derived) {
+            if self.fingerprints.insert(table, print) != Some(print) {
+                changed.push(table);
             }
         }
         (derived, changed)
@@ -96,15 +79,21 @@ impl TenantState {
     }
 }
 
-fn fingerprints(d: &Derived) -> [(TableName, BTreeMap<Bucket, u64>); 7] {
+fn fingerprint<T: Hash>(rows: &[T]) -> u64 {
+    let mut h = DefaultHasher::new();
+    rows.hash(&mut h);
+    h.finish()
+}
+
+fn fingerprints(d: &Derived) -> [(TableName, u64); 7] {
     [
-        (TableName::Subscriptions, bucket_prints(&d.subscriptions)),
-        (TableName::MrrMovements, bucket_prints(&d.movements)),
-        (TableName::MetricsDaily, bucket_prints(&d.daily)),
-        (TableName::Calls, bucket_prints(&d.calls)),
-        (TableName::Payments, bucket_prints(&d.payments)),
-        (TableName::Refunds, bucket_prints(&d.refunds)),
-        (TableName::Customers, bucket_prints(&d.customers)),
+        (TableName::Subscriptions, fingerprint(&d.subscriptions)),
+        (TableName::MrrMovements, fingerprint(&d.movements)),
+        (TableName::MetricsDaily, fingerprint(&d.daily)),
+        (TableName::Calls, fingerprint(&d.calls)),
+        (TableName::Payments, fingerprint(&d.payments)),
+        (TableName::Refunds, fingerprint(&d.refunds)),
+        (TableName::Customers, fingerprint(&d.customers)),
     ]
 }
 

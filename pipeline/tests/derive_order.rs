@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 
 use derive_support::{event, monthly, settings, sub, sub_event};
 use proptest::prelude::*;
-use revstream_pipeline::buckets::{Bucket, Bucketed, RewriteScope, rows_in};
 use revstream_pipeline::derive::{ChurnSetting, Derived, PaymentStatus, TenantSettings, derive};
 use revstream_pipeline::state::TenantState;
-use revstream_schemas::{CanonicalEvent, TableName};
+use revstream_schemas::CanonicalEvent;
 use serde_json::{Value, json};
 
 #[test]
@@ -77,18 +76,13 @@ const EMAILS: [&str; 2] = ["ada@example.com", "bob@example.com"];
 /// A deterministic event from a handful of random numbers. Ids are unique
 /// per index, except that with `collide` neighbours share one (and may
 /// differ in content: conflicting copies).
-/// Hours between the 40 instants events are spread over.
-const STEP_HOURS: i64 = 6;
-/// A spread of about three months: several buckets (see `buckets`).
-const MONTHS_STEP_HOURS: i64 = 54;
-
-fn make_event(i: usize, s: [u32; 8], collide: bool, step_hours: i64) -> CanonicalEvent {
+fn make_event(i: usize, s: [u32; 8], collide: bool) -> CanonicalEvent {
     let id = if collide {
         format!("evt_{}", i / 2)
     } else {
         format!("evt_{i}")
     };
-    let hour = i64::from(s[1] % 40) * step_hours;
+    let hour = i64::from(s[1] % 40) * 6;
     let t = (chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").expect("base")
         + chrono::Duration::hours(hour))
     .to_utc();
@@ -221,21 +215,15 @@ fn make_event(i: usize, s: [u32; 8], collide: bool, step_hours: i64) -> Canonica
 
 /// (the events in canonical order, the same set delivered shuffled with copies)
 fn scenario() -> impl Strategy<Value = (Vec<CanonicalEvent>, Vec<CanonicalEvent>)> {
-    spread_scenario(STEP_HOURS)
-}
-
-fn spread_scenario(
-    step_hours: i64,
-) -> impl Strategy<Value = (Vec<CanonicalEvent>, Vec<CanonicalEvent>)> {
     (
         prop::collection::vec(any::<[u32; 8]>(), 1..40),
         any::<bool>(),
     )
-        .prop_flat_map(move |(seeds, collide)| {
+        .prop_flat_map(|(seeds, collide)| {
             let mut canonical: Vec<CanonicalEvent> = seeds
                 .iter()
                 .enumerate()
-                .map(|(i, s)| make_event(i, *s, collide, step_hours))
+                .map(|(i, s)| make_event(i, *s, collide))
                 .collect();
             canonical.sort_by(|a, b| {
                 (a.occurred_at, &a.id, &a.source).cmp(&(b.occurred_at, &b.id, &b.source))
@@ -333,86 +321,9 @@ proptest! {
             let (got, changed) = state.derive_changes(&s);
             prop_assert_eq!(&got, &derive(&s, &first_copies));
             prop_assert_eq!(changed.len(), 7, "a first derive writes every table");
-            prop_assert!(changed.iter().all(|c| c.scope == RewriteScope::Whole), "{changed:?}");
             let (again, changed) = state.derive_changes(&s);
             prop_assert_eq!(&again, &got);
             prop_assert!(changed.is_empty(), "nothing new, nothing to rewrite: {changed:?}");
-        }
-    }
-}
-
-/// A table's rows in `scope` as the files of its partition would hold
-/// them: per bucket, each row's JSON in row order.
-type Files = BTreeMap<Bucket, Vec<String>>;
-
-fn files_of<R: Bucketed + serde::Serialize>(rows: &[R], scope: &RewriteScope) -> Files {
-    rows_in(rows, scope)
-        .into_iter()
-        .map(|(bucket, rows)| {
-            let json = rows
-                .iter()
-                .map(|r| serde_json::to_string(r).expect("rows serialize"))
-                .collect();
-            (bucket, json)
-        })
-        .collect()
-}
-
-fn table_files(d: &Derived, table: TableName, scope: &RewriteScope) -> Files {
-    match table {
-        TableName::Subscriptions => files_of(&d.subscriptions, scope),
-        TableName::MrrMovements => files_of(&d.movements, scope),
-        TableName::MetricsDaily => files_of(&d.daily, scope),
-        TableName::Calls => files_of(&d.calls, scope),
-        TableName::Payments => files_of(&d.payments, scope),
-        TableName::Refunds => files_of(&d.refunds, scope),
-        TableName::Customers => files_of(&d.customers, scope),
-        TableName::Events => Files::new(),
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
-
-    /// The store replaces only the buckets a derive reports changed. Done
-    /// cycle after cycle, in chunks of any size, those replacements must
-    /// leave every partition holding exactly the rows of one derivation of
-    /// all the events: a bucket whose rows changed but was not reported
-    /// would keep stale rows here.
-    #[test]
-    fn rewriting_only_changed_buckets_ends_with_the_whole_tables(
-        (_, delivered) in spread_scenario(MONTHS_STEP_HOURS),
-        chunk in 1usize..8,
-    ) {
-        for s in all_settings() {
-            let mut state = TenantState::default();
-            let mut partitions: BTreeMap<TableName, Files> = BTreeMap::new();
-            let mut last = Derived::default();
-            for events in delivered.chunks(chunk) {
-                for e in events {
-                    state.insert(e);
-                }
-                let (derived, changed) = state.derive_changes(&s);
-                for change in changed {
-                    let files = partitions.entry(change.table).or_default();
-                    match &change.scope {
-                        RewriteScope::Whole => files.clear(),
-                        RewriteScope::Buckets(buckets) => {
-                            prop_assert!(!buckets.is_empty());
-                            for b in buckets {
-                                files.remove(b);
-                            }
-                        }
-                    }
-                    files.extend(table_files(&derived, change.table, &change.scope));
-                }
-                last = derived;
-            }
-            for table in TableName::DERIVED {
-                let expected = table_files(&last, table, &RewriteScope::Whole);
-                let held = partitions.get(&table).cloned().unwrap_or_default();
-                prop_assert_eq!(held, expected, "{}", table);
-            }
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Derived rows → Arrow record batches with the schemas of
 //! `revstream_schemas::tables`. One function per table; the tenant column
 //! is added here, since [`crate::derive`] works on one tenant at a time.
-//! A cycle builds one batch per changed bucket (see [`crate::buckets`]).
 
 mod columns;
 mod events;
@@ -10,7 +9,6 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::error::ArrowError;
 use revstream_schemas::{TableName, TenantId};
 
-use crate::buckets::{Bucket, Bucketed, RewriteScope, rows_in};
 use crate::derive::{
     CallRow, CustomerRow, DailyRow, Derived, MovementRow, PaymentRow, RefundRow, SubscriptionRow,
 };
@@ -18,65 +16,36 @@ use columns::{day, day_opt, flag, int, int_opt, text, text_opt, ts, ts_opt};
 
 pub use events::{EventRow, events_batch};
 
-/// The derived tables of one tenant, one batch per table (every bucket).
+/// The derived tables of one tenant, as batches keyed by table.
 pub fn derived_batches(
     tenant: &TenantId,
     d: &Derived,
 ) -> Result<Vec<(TableName, RecordBatch)>, ArrowError> {
-    let mut out = Vec::with_capacity(TableName::DERIVED.len());
-    for table in TableName::DERIVED {
+    derived_batches_of(tenant, d, &TableName::DERIVED)
+}
+
+/// The batches of only `tables` (derived ones; others are skipped): a
+/// cycle builds only the tables whose rows changed.
+pub fn derived_batches_of(
+    tenant: &TenantId,
+    d: &Derived,
+    tables: &[TableName],
+) -> Result<Vec<(TableName, RecordBatch)>, ArrowError> {
+    let mut out = Vec::with_capacity(tables.len());
+    for &table in tables {
         let batch = match table {
-            TableName::Subscriptions => subscriptions(tenant, &refs_of(&d.subscriptions))?,
-            TableName::MrrMovements => movements(tenant, &refs_of(&d.movements))?,
-            TableName::MetricsDaily => daily(tenant, &refs_of(&d.daily))?,
-            TableName::Calls => calls(tenant, &refs_of(&d.calls))?,
-            TableName::Payments => payments(tenant, &refs_of(&d.payments))?,
-            TableName::Refunds => refunds(tenant, &refs_of(&d.refunds))?,
-            TableName::Customers => customers(tenant, &refs_of(&d.customers))?,
+            TableName::Subscriptions => subscriptions(tenant, &d.subscriptions)?,
+            TableName::MrrMovements => movements(tenant, &d.movements)?,
+            TableName::MetricsDaily => daily(tenant, &d.daily)?,
+            TableName::Calls => calls(tenant, &d.calls)?,
+            TableName::Payments => payments(tenant, &d.payments)?,
+            TableName::Refunds => refunds(tenant, &d.refunds)?,
+            TableName::Customers => customers(tenant, &d.customers)?,
             TableName::Events => continue,
         };
         out.push((table, batch));
     }
     Ok(out)
-}
-
-/// One batch per bucket of `scope` that has rows.
-pub type BucketBatches = Vec<(Bucket, RecordBatch)>;
-
-/// The batches of one derived table's buckets in `scope` (`Events` has
-/// none): a cycle builds only the buckets whose rows changed.
-pub fn bucket_batches(
-    tenant: &TenantId,
-    d: &Derived,
-    table: TableName,
-    scope: &RewriteScope,
-) -> Result<BucketBatches, ArrowError> {
-    match table {
-        TableName::Subscriptions => each(tenant, &d.subscriptions, scope, subscriptions),
-        TableName::MrrMovements => each(tenant, &d.movements, scope, movements),
-        TableName::MetricsDaily => each(tenant, &d.daily, scope, daily),
-        TableName::Calls => each(tenant, &d.calls, scope, calls),
-        TableName::Payments => each(tenant, &d.payments, scope, payments),
-        TableName::Refunds => each(tenant, &d.refunds, scope, refunds),
-        TableName::Customers => each(tenant, &d.customers, scope, customers),
-        TableName::Events => Ok(Vec::new()),
-    }
-}
-
-fn each<R: Bucketed>(
-    tenant: &TenantId,
-    rows: &[R],
-    scope: &RewriteScope,
-    build: fn(&TenantId, &[&R]) -> Result<RecordBatch, ArrowError>,
-) -> Result<BucketBatches, ArrowError> {
-    rows_in(rows, scope)
-        .into_iter()
-        .map(|(bucket, rows)| Ok((bucket, build(tenant, &rows)?)))
-        .collect()
-}
-
-fn refs_of<R>(rows: &[R]) -> Vec<&R> {
-    rows.iter().collect()
 }
 
 fn batch(
@@ -89,7 +58,7 @@ fn batch(
     RecordBatch::try_new(table.schema(), columns)
 }
 
-fn subscriptions(tenant: &TenantId, rows: &[&SubscriptionRow]) -> Result<RecordBatch, ArrowError> {
+fn subscriptions(tenant: &TenantId, rows: &[SubscriptionRow]) -> Result<RecordBatch, ArrowError> {
     let r = rows.iter();
     batch(
         TableName::Subscriptions,
@@ -117,7 +86,7 @@ fn subscriptions(tenant: &TenantId, rows: &[&SubscriptionRow]) -> Result<RecordB
     )
 }
 
-fn movements(tenant: &TenantId, rows: &[&MovementRow]) -> Result<RecordBatch, ArrowError> {
+fn movements(tenant: &TenantId, rows: &[MovementRow]) -> Result<RecordBatch, ArrowError> {
     let r = rows.iter();
     batch(
         TableName::MrrMovements,
@@ -139,20 +108,20 @@ fn movements(tenant: &TenantId, rows: &[&MovementRow]) -> Result<RecordBatch, Ar
     )
 }
 
-fn daily(tenant: &TenantId, rows: &[&DailyRow]) -> Result<RecordBatch, ArrowError> {
+fn daily(tenant: &TenantId, rows: &[DailyRow]) -> Result<RecordBatch, ArrowError> {
     let r = rows.iter();
     let mut columns = vec![
         day(r.clone().map(|r| r.day)),
         text_opt(r.clone().map(|r| r.currency.as_ref().map(|c| c.as_str()))),
     ];
-    let counters: Vec<[(&str, i64); 20]> = rows.iter().map(|r| r.counters()).collect();
+    let counters: Vec<[(&str, i64); 20]> = rows.iter().map(DailyRow::counters).collect();
     for i in 0..revstream_schemas::tables::DAILY_COUNTERS.len() {
         columns.push(int(counters.iter().map(|c| c[i].1)));
     }
     batch(TableName::MetricsDaily, tenant, rows.len(), columns)
 }
 
-fn calls(tenant: &TenantId, rows: &[&CallRow]) -> Result<RecordBatch, ArrowError> {
+fn calls(tenant: &TenantId, rows: &[CallRow]) -> Result<RecordBatch, ArrowError> {
     let r = rows.iter();
     batch(
         TableName::Calls,
@@ -185,7 +154,7 @@ fn calls(tenant: &TenantId, rows: &[&CallRow]) -> Result<RecordBatch, ArrowError
     )
 }
 
-fn payments(tenant: &TenantId, rows: &[&PaymentRow]) -> Result<RecordBatch, ArrowError> {
+fn payments(tenant: &TenantId, rows: &[PaymentRow]) -> Result<RecordBatch, ArrowError> {
     let r = rows.iter();
     batch(
         TableName::Payments,
@@ -218,7 +187,7 @@ fn payments(tenant: &TenantId, rows: &[&PaymentRow]) -> Result<RecordBatch, Arro
     )
 }
 
-fn refunds(tenant: &TenantId, rows: &[&RefundRow]) -> Result<RecordBatch, ArrowError> {
+fn refunds(tenant: &TenantId, rows: &[RefundRow]) -> Result<RecordBatch, ArrowError> {
     let r = rows.iter();
     batch(
         TableName::Refunds,
@@ -236,7 +205,7 @@ fn refunds(tenant: &TenantId, rows: &[&RefundRow]) -> Result<RecordBatch, ArrowE
     )
 }
 
-fn customers(tenant: &TenantId, rows: &[&CustomerRow]) -> Result<RecordBatch, ArrowError> {
+fn customers(tenant: &TenantId, rows: &[CustomerRow]) -> Result<RecordBatch, ArrowError> {
     let r = rows.iter();
     batch(
         TableName::Customers,
@@ -258,70 +227,25 @@ fn customers(tenant: &TenantId, rows: &[&CustomerRow]) -> Result<RecordBatch, Ar
 mod tests {
     use super::*;
 
-    use chrono::NaiveDate;
-    use revstream_schemas::CanonicalEvent;
-
-    use crate::derive::{TenantSettings, derive};
-
-    /// Payments on the 1st and 20th of January and February 2026.
-    fn two_months() -> Derived {
-        let events: Vec<CanonicalEvent> = ["01-01", "01-20", "02-01", "02-20"]
-            .iter()
-            .enumerate()
-            .map(|(n, day)| {
-                let json = format!(
-                    r#"{{"id":"evt_{n}","type":"payment.succeeded","occurred_at":"2026-{day}T10:00:00Z",
-                    "source":"stripe","customer":{{"id":"cus_{n}"}},
-                    "payment":{{"id":"ch_{n}","amount":100,"currency":"usd","paid_at":"2026-{day}T10:00:00Z"}}}}"#
-                );
-                CanonicalEvent::from_json(json.as_bytes()).expect("valid test event")
-            })
-            .collect();
-        derive(&TenantSettings::default(), &events)
-    }
-
-    fn month(m: u32) -> Bucket {
-        Bucket::of_day(NaiveDate::from_ymd_opt(2026, m, 1).expect("a date"))
-    }
-
     #[test]
-    fn a_scope_builds_one_batch_per_bucket_with_rows() {
+    fn only_the_asked_derived_tables_are_built_in_the_asked_order() {
         let tenant = TenantId::parse("acme").expect("valid id");
-        let d = two_months();
-        let rows = |built: &BucketBatches| -> Vec<(Bucket, usize)> {
-            built
-                .iter()
-                .map(|(b, batch)| (*b, batch.num_rows()))
-                .collect()
-        };
-        let whole = bucket_batches(&tenant, &d, TableName::Payments, &RewriteScope::Whole)
-            .expect("valid rows");
-        assert_eq!(rows(&whole), [(month(1), 2), (month(2), 2)]);
-        for (_, batch) in &whole {
-            assert_eq!(batch.schema(), TableName::Payments.schema());
-        }
-        let feb = RewriteScope::Buckets(vec![month(2)]);
-        let built = bucket_batches(&tenant, &d, TableName::Payments, &feb).expect("valid rows");
-        assert_eq!(rows(&built), [(month(2), 2)]);
-        // A bucket without rows has no batch: its file goes, none replaces it.
-        let march = RewriteScope::Buckets(vec![month(3)]);
-        let built = bucket_batches(&tenant, &d, TableName::Payments, &march).expect("valid rows");
-        assert!(built.is_empty());
-        let built = bucket_batches(&tenant, &d, TableName::Events, &RewriteScope::Whole)
-            .expect("nothing to build");
-        assert!(built.is_empty());
-    }
-
-    #[test]
-    fn derived_batches_hold_every_row_of_every_derived_table() {
-        let tenant = TenantId::parse("acme").expect("valid id");
-        let built = derived_batches(&tenant, &two_months()).expect("valid rows");
+        let asked = [
+            TableName::Customers,
+            TableName::Events,
+            TableName::Subscriptions,
+        ];
+        let built = derived_batches_of(&tenant, &Derived::default(), &asked).expect("empty rows");
         let tables: Vec<TableName> = built.iter().map(|(t, _)| *t).collect();
-        assert_eq!(tables, TableName::DERIVED);
+        assert_eq!(tables, [TableName::Customers, TableName::Subscriptions]);
         for (table, batch) in &built {
             assert_eq!(batch.schema(), table.schema(), "{table}");
         }
-        assert_eq!(built[4], (TableName::Payments, built[4].1.clone()));
-        assert_eq!(built[4].1.num_rows(), 4);
+        let all: Vec<TableName> = derived_batches(&tenant, &Derived::default())
+            .expect("empty rows")
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(all, TableName::DERIVED);
     }
 }

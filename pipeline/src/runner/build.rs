@@ -18,11 +18,10 @@ use revstream_schemas::{TableName, TenantId};
 
 use super::Fresh;
 use super::spread::{cores, on_cpu_thread, spread};
-use crate::batches::{BucketBatches, EventRow, bucket_batches, events_batch};
-use crate::buckets::RewriteScope;
+use crate::batches::{EventRow, derived_batches_of, events_batch};
 use crate::derive::TenantSettings;
 use crate::state::{State, TenantState};
-use crate::store::{PartitionRewrite, StoreError, TableRewrite};
+use crate::store::{StoreError, TableRewrite};
 
 /// One tenant to derive, with its state moved out of the pipeline's map.
 struct TenantJob {
@@ -32,11 +31,11 @@ struct TenantJob {
 }
 
 /// What deriving one tenant gave: its state back, and the batches of the
-/// buckets whose rows changed, per table.
+/// tables whose rows changed.
 struct TenantDone {
     tenant: TenantId,
     state: TenantState,
-    changed: Result<Vec<(TableName, RewriteScope, BucketBatches)>, ArrowError>,
+    changed: Result<Vec<(TableName, RecordBatch)>, ArrowError>,
 }
 
 /// A cycle's rows, ready to commit.
@@ -90,17 +89,17 @@ pub(super) async fn build(
     } in done
     {
         match changed {
-            Ok(tables) => {
-                for (table, scope, buckets) in tables {
+            Ok(batches) => {
+                for (table, batch) in batches {
                     let rewrite = rewrites.entry(table).or_insert_with(|| TableRewrite {
                         table,
-                        partitions: Vec::new(),
+                        tenants: Vec::new(),
+                        batches: Vec::new(),
                     });
-                    rewrite.partitions.push(PartitionRewrite {
-                        tenant: tenant.clone(),
-                        scope,
-                        buckets,
-                    });
+                    rewrite.tenants.push(tenant.clone());
+                    if batch.num_rows() > 0 {
+                        rewrite.batches.push(batch);
+                    }
                 }
             }
             Err(source) => {
@@ -130,14 +129,12 @@ pub(super) async fn build(
 }
 
 fn derive_one(mut job: TenantJob) -> TenantDone {
-    let (derived, changes) = job.state.derive_changes(&job.settings);
-    let changed = changes
-        .into_iter()
-        .map(|change| {
-            let batches = bucket_batches(&job.tenant, &derived, change.table, &change.scope)?;
-            Ok((change.table, change.scope, batches))
-        })
-        .collect();
+    let (derived, changed) = job.state.derive_changes(&job.settings);
+    let changed = if changed.is_empty() {
+        Ok(Vec::new())
+    } else {
+        derived_batches_of(&job.tenant, &derived, &changed)
+    };
     TenantDone {
         tenant: job.tenant,
         state: job.state,
@@ -206,19 +203,14 @@ mod tests {
     }
 
     /// Per tenant: its id, how many events it holds, and (table, rows) of
-    /// each table to write (its buckets' rows summed).
+    /// each batch to write.
     type Summary = Vec<(String, usize, Vec<(TableName, usize)>)>;
 
     fn summary(done: &[TenantDone]) -> Summary {
         done.iter()
             .map(|d| {
                 let batches = match &d.changed {
-                    Ok(tables) => tables
-                        .iter()
-                        .map(|(t, _, buckets)| {
-                            (*t, buckets.iter().map(|(_, b)| b.num_rows()).sum())
-                        })
-                        .collect(),
+                    Ok(b) => b.iter().map(|(t, b)| (*t, b.num_rows())).collect(),
                     Err(e) => panic!("{e}"),
                 };
                 (d.tenant.as_str().to_owned(), d.state.len(), batches)

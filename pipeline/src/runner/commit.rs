@@ -30,10 +30,7 @@ use crate::store::{Commit, TableStore};
 pub(super) enum CommitOutcome {
     Committed,
     /// Another writer committed these partitions since this pipeline last
-    /// did: nothing of this cycle may be written for them. Also returned
-    /// when a tenant's partition must be rewritten whole
-    /// ([`StoreError::needs_whole_rewrite`](crate::store::StoreError::needs_whole_rewrite)):
-    /// reloading the partitions derives their tenants from scratch.
+    /// did: nothing of this cycle may be written for them.
     Lost(Vec<u32>),
 }
 
@@ -84,12 +81,8 @@ impl<S: LogSource> Pipeline<S> {
                 .collect();
             let lost =
                 taken_over(self.store.clone(), self.source.partition_count(), expected).await;
-            if !lost.is_empty() || error.needs_whole_rewrite() {
-                if error.needs_whole_rewrite() {
-                    tracing::warn!(error = %error, "reloading the cycle's partitions to rewrite their tenants whole");
-                } else {
-                    tracing::warn!(partitions = ?lost, "another pipeline committed these partitions; reloading them from the tables");
-                }
+            if !lost.is_empty() {
+                tracing::warn!(partitions = ?lost, "another pipeline committed these partitions; reloading them from the tables");
                 self.invalidate(touched);
                 let all: Vec<u32> = commit.offsets.iter().map(|&(p, _)| p).collect();
                 return Ok(CommitOutcome::Lost(all));

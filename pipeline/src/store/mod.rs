@@ -4,12 +4,12 @@
 //! ```text
 //!  <root>/events/_delta_log/…          append-only; each commit carries the consumed log offsets
 //!  <root>/events/tenant_id=acme/*.parquet
-//!  <root>/subscriptions/tenant_id=acme/bucket-<month>-*.parquet   derived: one file per month bucket,
-//!  …                                                               rewritten when its rows change
+//!  <root>/subscriptions/…              derived: a tenant's partition is rewritten when its rows change
+//!  …
 //! ```
 //!
-//! A commit rewrites the changed buckets of the touched tenants' partitions
-//! of the derived tables first (see `rewrite` and [`crate::buckets`]), then appends the new events together with the offsets (Delta
+//! A commit rewrites the touched tenants' partitions of the derived tables
+//! first, then appends the new events together with the offsets (Delta
 //! `txn` actions, one app id per log partition). So a commit's derived rows
 //! land before its events: if the process dies in between, the derived
 //! tables are ahead of `events`; the restarted pipeline re-reads from the
@@ -32,7 +32,6 @@
 mod maintain;
 mod open;
 mod reload;
-mod rewrite;
 
 pub use maintain::{CompactionReport, MaintenancePolicy};
 pub use open::table_root;
@@ -41,14 +40,12 @@ use std::collections::HashMap;
 
 use arrow::array::RecordBatch;
 use deltalake::DeltaTable;
+use deltalake::datafusion::prelude::{col, lit};
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::{CommitProperties, TransactionError};
 use deltalake::protocol::SaveMode;
 use revstream_schemas::{TableName, TenantId};
 use tokio::sync::Mutex;
-
-use crate::batches::BucketBatches;
-use crate::buckets::RewriteScope;
 
 pub use reload::StoredEvent;
 
@@ -72,37 +69,18 @@ pub enum StoreError {
     Read { table: TableName, message: String },
     #[error("table location {0:?} is not a valid URL or directory")]
     Location(String),
-    /// A partition to rewrite in part holds a file whose name names no
-    /// bucket (not written by this layout): its rows are unknown, so only
-    /// a whole rewrite of the tenant can replace it.
-    #[error(
-        "{table}: tenant {tenant}'s partition holds {path}, a file of no bucket; the tenant is rewritten whole"
-    )]
-    Unbucketed {
-        table: TableName,
-        tenant: String,
-        path: String,
-    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The new files of one tenant's partition of a derived table.
-#[derive(Debug, Clone)]
-pub struct PartitionRewrite {
-    pub tenant: TenantId,
-    /// Which of the partition's files are replaced.
-    pub scope: RewriteScope,
-    /// The rows of each bucket in scope that has any, one file each; a
-    /// bucket in scope without a batch is left with no file.
-    pub buckets: BucketBatches,
-}
-
-/// The partitions of one derived table to rewrite.
+/// The rows of one table to write for a set of tenants.
 #[derive(Debug, Clone)]
 pub struct TableRewrite {
     pub table: TableName,
-    pub partitions: Vec<PartitionRewrite>,
+    /// Tenants whose partition is replaced; a tenant listed here with no
+    /// rows in `batches` ends up with an empty partition.
+    pub tenants: Vec<TenantId>,
+    pub batches: Vec<RecordBatch>,
 }
 
 /// Everything one pipeline cycle commits.
@@ -128,12 +106,6 @@ pub struct TableStore {
 }
 
 impl StoreError {
-    /// Whether the tenants of this commit must be derived again and written
-    /// whole (see [`StoreError::Unbucketed`]).
-    pub fn needs_whole_rewrite(&self) -> bool {
-        matches!(self, StoreError::Unbucketed { .. })
-    }
-
     /// Whether another writer's commit got in first (retry at once, after a
     /// refresh), rather than storage being unavailable (back off).
     pub fn is_conflict(&self) -> bool {
@@ -189,8 +161,8 @@ impl TableStore {
     /// `pending`; on error, retry with what is left.
     ///
     /// The derived tables do not depend on each other, so their rewrites
-    /// run at once: Parquet encoding spreads over the cores (each table
-    /// encodes on a blocking thread of its own) and one table's storage round trips
+    /// run at once: Parquet encoding spreads over the cores (delta-rs
+    /// encodes on tasks of its own) and one table's storage round trips
     /// overlap another's. `events` waits for all of them, which keeps the
     /// order the restart argument above relies on.
     pub async fn commit(&self, pending: &mut Commit) -> Result<()> {
@@ -198,15 +170,12 @@ impl TableStore {
         let writes = pending
             .rewrites
             .iter()
-            .filter(|rewrite| !rewrite.partitions.is_empty())
+            .filter(|rewrite| !rewrite.tenants.is_empty())
             .map(|rewrite| Ok((rewrite, current(&tables, rewrite.table)?)))
             .collect::<Result<Vec<_>>>()?;
         let written =
             futures::future::join_all(writes.into_iter().map(|(rewrite, delta)| async move {
-                (
-                    rewrite.table,
-                    rewrite::rewrite_buckets(delta, rewrite).await,
-                )
+                (rewrite.table, rewrite_partitions(delta, rewrite).await)
             }))
             .await;
         let mut failed = Vec::new();
@@ -237,11 +206,7 @@ impl TableStore {
                 .write(batches)
                 .with_save_mode(SaveMode::Append)
                 .with_commit_properties(commit_properties().with_application_transactions(txns))
-                .await
-                .map_err(|source| StoreError::Delta {
-                    table: TableName::Events,
-                    source,
-                });
+                .await;
             put(&mut tables, TableName::Events, written).await?;
             pending.events_committed = true;
             pending.events.clear();
@@ -274,6 +239,26 @@ impl TableStore {
     }
 }
 
+/// Replaces the partitions of `rewrite.tenants` in `delta` with
+/// `rewrite.batches` (an empty partition when there are none).
+async fn rewrite_partitions(
+    delta: DeltaTable,
+    rewrite: &TableRewrite,
+) -> Result<DeltaTable, deltalake::DeltaTableError> {
+    let batches = if rewrite.batches.is_empty() {
+        vec![RecordBatch::new_empty(rewrite.table.schema())]
+    } else {
+        rewrite.batches.clone()
+    };
+    let tenants = rewrite.tenants.iter().map(|t| lit(t.as_str())).collect();
+    delta
+        .write(batches)
+        .with_save_mode(SaveMode::Overwrite)
+        .with_commit_properties(commit_properties())
+        .with_replace_where(col(revstream_schemas::tables::TENANT_COLUMN).in_list(tenants, false))
+        .await
+}
+
 /// The properties of every commit the store makes. By default a Delta
 /// commit's post-commit hook writes a checkpoint when its version is a
 /// multiple of the checkpoint interval, and lists the whole `_delta_log`
@@ -304,14 +289,14 @@ fn current(tables: &HashMap<TableName, DeltaTable>, table: TableName) -> Result<
 async fn put(
     tables: &mut HashMap<TableName, DeltaTable>,
     table: TableName,
-    written: Result<DeltaTable>,
+    written: Result<DeltaTable, deltalake::DeltaTableError>,
 ) -> Result<()> {
     match written {
         Ok(t) => {
             tables.insert(table, t);
             Ok(())
         }
-        Err(error) => {
+        Err(source) => {
             let refreshed = match tables.get_mut(&table) {
                 Some(t) => t.update_state().await,
                 None => Ok(()),
@@ -319,7 +304,7 @@ async fn put(
             if let Err(e) = refreshed {
                 tracing::warn!(%table, error = %e, "refreshing a table after a failed write");
             }
-            Err(error)
+            Err(StoreError::Delta { table, source })
         }
     }
 }
