@@ -11,6 +11,7 @@ use revstream_pipeline::source::LogSource;
 use revstream_pipeline::telemetry::PipelineMetrics;
 use revstream_pipeline::{Pipeline, PipelineConfig, TableStore};
 use revstream_registry::Registry;
+use revstream_schemas::staged::StagedRows;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -29,23 +30,29 @@ impl std::fmt::Debug for PipelineHandle {
     }
 }
 
-/// Starts a pipeline over `source` writing under `root`.
+/// Starts a pipeline over `source` writing under `root`; with `staged`,
+/// it stages each cycle's derived rows there for a query side in this
+/// process (see `Pipeline::stage_into`).
 pub(crate) async fn spawn<S: LogSource + Sync + 'static>(
     source: S,
     root: &url::Url,
     registry: Registry,
     config: PipelineConfig,
+    staged: Option<Arc<StagedRows>>,
 ) -> anyhow::Result<PipelineHandle> {
     let log_id = source.log_id();
     let store = TableStore::open(root, &log_id)
         .await
         .with_context(|| format!("opening the tables at {root}"))?;
-    let pipeline = Pipeline::new(
+    let mut pipeline = Pipeline::new(
         source,
         Arc::new(store),
         Arc::new(RegistrySettings::new(registry)),
         config,
     );
+    if let Some(tier) = staged {
+        pipeline.stage_into(tier);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let commits = pipeline.commits();
     let metrics = pipeline.metrics();

@@ -100,6 +100,7 @@ impl QueryStack {
                 TablesOptions {
                     max_staleness: Duration::from_secs(24 * 3600),
                     commits: None,
+                    staged: None,
                 },
             )
             .await?,

@@ -3,8 +3,12 @@
 //!
 //! ```text
 //!  assign: offsets ← events table txn · state ← events of those partitions · seek
-//!  cycle: batch ← log · decode · new events → state · derive(touched) · commit(rewrites, events, offsets)
+//!  cycle: batch ← log · decode · new events → state · derive(touched) · [stage] · commit(rewrites, events, offsets)
 //! ```
+//!
+//! With a staged tier ([`Pipeline::stage_into`], as `serve` runs it) the
+//! derived rows are handed to the query side of the same process before
+//! the commit, so dashboards see them while the Delta commits run.
 //!
 //! Decoding and deriving are CPU work: they run on the pipeline's own
 //! threads, one per core (`spread`, `decode`, `build`), never on the async
@@ -27,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use revstream_schemas::staged::StagedRows;
 use revstream_schemas::{CanonicalEvent, TenantId};
 use tokio::sync::watch;
 
@@ -155,6 +160,11 @@ pub struct Pipeline<S: LogSource> {
     /// The maintenance task (compaction, checkpoints) running beside the
     /// cycles, if one was started.
     maintenance_task: Option<tokio::task::JoinHandle<()>>,
+    /// Where derived rows are shown to an in-process query side before
+    /// their commit lands (see [`Pipeline::stage_into`]).
+    staged: Option<Arc<StagedRows>>,
+    /// The commit (counter value) whose rows are staged and not yet landed.
+    staged_commit: Option<u64>,
 }
 
 impl<S: LogSource> std::fmt::Debug for Pipeline<S> {
@@ -203,7 +213,17 @@ impl<S: LogSource> Pipeline<S> {
             last_compaction: None,
             last_vacuum: None,
             maintenance_task: None,
+            staged: None,
+            staged_commit: None,
         }
+    }
+
+    /// Stages each cycle's derived rows in `tier` before committing them,
+    /// so that a query side in this process (given the same tier and
+    /// [`Pipeline::commits`]) answers from them while the commit runs.
+    /// Rows of a commit that fails are withdrawn until it lands.
+    pub fn stage_into(&mut self, tier: Arc<StagedRows>) {
+        self.staged = Some(tier);
     }
 
     /// Takes over partitions: their committed positions and the state of
@@ -406,6 +426,15 @@ impl<S: LogSource> Pipeline<S> {
             .state_events
             .store(self.state.events() as u64, Ordering::Relaxed);
         let fresh = built.fresh;
+        if let Some(tier) = &self.staged
+            && !built.staged.is_empty()
+        {
+            // Counted when the commit lands; the query side prunes these
+            // once its tables include that commit.
+            let commit = *self.committed.borrow() + 1;
+            tier.stage(commit, built.staged);
+            self.staged_commit = Some(commit);
+        }
         let commit = Commit {
             rewrites: built.rewrites,
             events: built.events,

@@ -12,7 +12,9 @@
 //!                        result cache (tenant, request, table versions) ─▶ json | ndjson | csv | arrow | parquet
 //! ```
 //!
-//! - [`tables`]: the Delta tables under one root, kept open and fresh.
+//! - [`tables`]: the Delta tables under one root, kept open and fresh,
+//!   with the rows an in-process pipeline has staged but not yet committed
+//!   in place of the tenant's files (`staged_tables`).
 //! - [`catalog`]: the per-request `SessionContext` holding only the
 //!   caller's tenant-scoped tables (DESIGN.md invariant 4).
 //! - [`engine`]: SQL safety and limits; runs a statement for a tenant.
@@ -34,6 +36,7 @@ mod guard;
 pub mod http;
 mod lru;
 pub mod metrics;
+mod staged_tables;
 pub mod sync_runs;
 pub mod tables;
 pub mod telemetry;

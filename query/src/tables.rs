@@ -15,6 +15,11 @@
 //! keys on. Tables the pipeline has not created yet read as empty.
 //! A failed refresh keeps the previous snapshot (a stale answer beats no
 //! answer during a storage blip) and is retried on the next check.
+//!
+//! Given the staged tier of an in-process pipeline
+//! ([`TablesOptions::staged`]), a snapshot also holds the rows staged for
+//! commits its tables do not include yet, each in place of its tenant's
+//! files of that table; a refresh prunes what its tables now hold.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,11 +31,13 @@ use std::time::{Duration, Instant};
 use deltalake::datafusion::catalog::TableProvider;
 use deltalake::datafusion::catalog::empty::EmptyTable;
 use deltalake::{DeltaTable, DeltaTableError};
+use revstream_schemas::staged::{StagedRows, StagedView};
 use revstream_schemas::{TableName, TenantId};
 use tokio::sync::watch;
 use url::Url;
 
 use crate::error::{QueryError, Result};
+use crate::staged_tables::{StagedTable, StagedTables};
 use crate::tenant_files::TenantFiles;
 
 /// How the tables stay fresh.
@@ -44,6 +51,10 @@ pub struct TablesOptions {
     /// in-process pipeline): the next query after a tick refreshes first, so
     /// it sees that commit.
     pub commits: Option<watch::Receiver<u64>>,
+    /// The same pipeline's staged tier (`Pipeline::stage_into`): its rows
+    /// are answered from while their commit runs. Needs `commits`, which
+    /// tells when the tables hold them.
+    pub staged: Option<Arc<StagedRows>>,
 }
 
 impl Default for TablesOptions {
@@ -51,6 +62,7 @@ impl Default for TablesOptions {
         Self {
             max_staleness: Duration::from_secs(1),
             commits: None,
+            staged: None,
         }
     }
 }
@@ -102,16 +114,17 @@ impl fmt::Debug for TableEntry {
     }
 }
 
-/// The tables at one set of versions.
+/// The tables at one set of versions, and what was staged beyond them.
 #[derive(Debug, Default)]
 pub struct TablesSnapshot {
-    entries: BTreeMap<TableName, TableEntry>,
+    entries: Arc<BTreeMap<TableName, TableEntry>>,
+    staged: Option<Arc<StagedTables>>,
 }
 
 impl TablesSnapshot {
     pub fn versions(&self) -> TableVersions {
         let mut v = TableVersions::default();
-        for (t, e) in &self.entries {
+        for (t, e) in self.entries.iter() {
             v.0[*t as usize] = e.table.version();
         }
         v
@@ -125,6 +138,11 @@ impl TablesSnapshot {
         let mut hasher = std::hash::DefaultHasher::new();
         for table in tables {
             table.hash(&mut hasher);
+            if let Some(staged) = self.staged_table(*table, tenant) {
+                3u8.hash(&mut hasher);
+                staged.id.hash(&mut hasher);
+                continue;
+            }
             match self.entries.get(table) {
                 None => 0u8.hash(&mut hasher),
                 Some(TableEntry {
@@ -145,12 +163,28 @@ impl TablesSnapshot {
     /// The bytes of `tenant`'s files in every table; tables whose files are
     /// not listed count as large (`u64::MAX`).
     pub fn tenant_bytes(&self, tenant: &TenantId) -> u64 {
-        self.entries
-            .values()
-            .fold(0u64, |sum, entry| match &entry.files {
-                Some(files) => sum.saturating_add(files.tenant_bytes(tenant)),
-                None => u64::MAX,
-            })
+        self.entries.iter().fold(0u64, |sum, (table, entry)| {
+            match (self.staged_table(*table, tenant), &entry.files) {
+                (Some(staged), _) => sum.saturating_add(staged.bytes),
+                (None, Some(files)) => sum.saturating_add(files.tenant_bytes(tenant)),
+                (None, None) => u64::MAX,
+            }
+        })
+    }
+
+    fn staged_table(&self, table: TableName, tenant: &TenantId) -> Option<&StagedTable> {
+        self.staged.as_ref()?.get(table, tenant)
+    }
+
+    /// This snapshot's tables with `view`'s staged partitions in place of
+    /// the tenants' files.
+    fn with_staged(&self, view: &StagedView) -> TablesSnapshot {
+        TablesSnapshot {
+            entries: self.entries.clone(),
+            staged: Some(Arc::new(StagedTables::new(view, |t| {
+                self.provider(t).schema()
+            }))),
+        }
     }
 
     /// The raw (not tenant-scoped) DataFusion provider of a table; an empty
@@ -171,6 +205,9 @@ impl TablesSnapshot {
         table: TableName,
         tenant: &TenantId,
     ) -> Arc<dyn TableProvider> {
+        if let Some(staged) = self.staged_table(table, tenant) {
+            return staged.provider.clone();
+        }
         match self.entries.get(&table) {
             Some(TableEntry {
                 files: Some(files), ..
@@ -190,6 +227,10 @@ pub struct Tables {
     seen_commit: AtomicU64,
     last_check: Mutex<Instant>,
     refreshing: tokio::sync::Mutex<()>,
+    staged: Option<Arc<StagedRows>>,
+    /// The last snapshot with staged rows, and the view and tables it was
+    /// made of: queries share it until either changes.
+    with_staged: Mutex<Option<StagedSnapshot>>,
     /// Storage locations to remove from error messages, longest first.
     redactions: Vec<String>,
 }
@@ -222,16 +263,22 @@ impl Tables {
             root,
             max_staleness: options.max_staleness,
             commits: options.commits,
-            current: RwLock::new(Arc::new(TablesSnapshot { entries })),
+            current: RwLock::new(Arc::new(TablesSnapshot {
+                entries: Arc::new(entries),
+                staged: None,
+            })),
             seen_commit: AtomicU64::new(seen),
             last_check: Mutex::new(Instant::now()),
             refreshing: tokio::sync::Mutex::new(()),
+            staged: options.staged,
+            with_staged: Mutex::new(None),
             redactions,
         })
     }
 
     /// The snapshot a query should use: refreshed first when a commit was
-    /// signalled or the last check is too old.
+    /// signalled or the last check is too old, with what is staged beyond
+    /// it.
     pub async fn snapshot(&self) -> Arc<TablesSnapshot> {
         if self.needs_refresh() {
             let _guard = self.refreshing.lock().await;
@@ -240,7 +287,39 @@ impl Tables {
                 self.refresh_locked().await;
             }
         }
-        self.current()
+        let Some(staged) = &self.staged else {
+            return self.current();
+        };
+        // Taken together under the lock a refresh swaps the tables and
+        // prunes under: staged rows are pruned only once the tables taken
+        // here hold them.
+        let (tables, view) = {
+            let current = self
+                .current
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            (current.clone(), staged.view())
+        };
+        if view.is_empty() {
+            return tables;
+        }
+        let mut last = self
+            .with_staged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(last) = last.as_ref()
+            && Arc::ptr_eq(&last.tables, &tables)
+            && Arc::ptr_eq(&last.view, &view)
+        {
+            return last.snapshot.clone();
+        }
+        let snapshot = Arc::new(tables.with_staged(&view));
+        *last = Some(StagedSnapshot {
+            tables,
+            view,
+            snapshot: snapshot.clone(),
+        });
+        snapshot
     }
 
     /// Checks storage for new versions now.
@@ -349,19 +428,34 @@ impl Tables {
                 }
             }
         }
-        *self
-            .current
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            Arc::new(TablesSnapshot { entries });
-        if let (Some(seen), false) = (observed, failed) {
-            self.seen_commit.store(seen, Ordering::Release);
+        {
+            let mut current = self
+                .current
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            *current = Arc::new(TablesSnapshot {
+                entries: Arc::new(entries),
+                staged: None,
+            });
+            if let (Some(seen), false) = (observed, failed) {
+                self.seen_commit.store(seen, Ordering::Release);
+                if let Some(staged) = &self.staged {
+                    staged.prune(seen);
+                }
+            }
         }
         *self
             .last_check
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
     }
+}
+
+/// A snapshot with staged rows and what it was made of.
+struct StagedSnapshot {
+    tables: Arc<TablesSnapshot>,
+    view: Arc<StagedView>,
+    snapshot: Arc<TablesSnapshot>,
 }
 
 fn with_trailing_slash(root: Url) -> Result<Url> {

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Everything here is pure data and validation: no I/O, no clocks, no
-//! randomness. Every crate that touches events or tables depends on it, so
+//! randomness (the one shared structure, [`staged`], is a map in memory). Every crate that touches events or tables depends on it, so
 //! that a field means the same thing at the front door and in SQL.
 //!
 //! - [`ids`]: validated newtypes ([`TenantId`], [`EventId`], [`SourceName`], [`Email`]).
@@ -17,10 +17,13 @@
 //! - [`event`]: the canonical event model of `API.md` and its parser
 //!   ([`CanonicalEvent::from_json`]) whose errors name the field.
 //! - [`tables`]: the names and Arrow schemas of every table.
+//! - [`staged`]: derived rows an in-process pipeline hands the query side
+//!   before they are committed (held in memory, never written).
 
 pub mod event;
 pub mod ids;
 pub mod money;
+pub mod staged;
 pub mod tables;
 mod validate;
 

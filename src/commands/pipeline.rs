@@ -44,6 +44,8 @@ pub(super) async fn run(args: PipelineRoleArgs) -> anyhow::Result<()> {
         &root,
         registry.clone(),
         args.tables.pipeline_config(),
+        // No query side in this process to show staged rows to.
+        None,
     )
     .await?;
 

@@ -12,6 +12,7 @@ use revstream_ingest::sync::schedule::Scheduler;
 use revstream_pipeline::source::kafka::KafkaSource;
 use revstream_pipeline::source::local::LocalSource;
 use revstream_query::{QueryState, Tables, TablesOptions};
+use revstream_schemas::staged::StagedRows;
 
 use super::output;
 use crate::cli::ServeArgs;
@@ -25,6 +26,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let admin = args.registry.admin_token()?;
     let root = args.tables.root(data_dir)?;
     let config = args.tables.pipeline_config();
+    // Queries answer from each cycle's derived rows while its commit runs.
+    let staged = Some(Arc::new(StagedRows::default()));
     let (log, pipeline): (Arc<dyn EventLog>, PipelineHandle) = match &args.kafka.kafka {
         Some(brokers) => {
             let log = args.kafka.connect(brokers).await?;
@@ -34,7 +37,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .context("joining the pipeline consumer group")?;
             (
                 log,
-                pipeline_task::spawn(source, &root, registry.clone(), config).await?,
+                pipeline_task::spawn(source, &root, registry.clone(), config, staged.clone())
+                    .await?,
             )
         }
         None => {
@@ -42,7 +46,8 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let source = LocalSource::new(log.clone()).context("reading the local log")?;
             (
                 log,
-                pipeline_task::spawn(source, &root, registry.clone(), config).await?,
+                pipeline_task::spawn(source, &root, registry.clone(), config, staged.clone())
+                    .await?,
             )
         }
     };
@@ -53,6 +58,7 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             root.clone(),
             TablesOptions {
                 commits: Some(pipeline.commits.clone()),
+                staged,
                 ..TablesOptions::default()
             },
         )

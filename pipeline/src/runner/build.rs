@@ -44,6 +44,9 @@ pub(super) struct Built {
     pub rewrites: Vec<TableRewrite>,
     /// The new rows of `events`.
     pub events: Vec<RecordBatch>,
+    /// The same derived rows per (table, tenant), for the staged tier: a
+    /// batch of no rows stands for an emptied partition.
+    pub staged: Vec<(TableName, TenantId, RecordBatch)>,
     /// The cycle's new events, handed back (their `received_at` is needed
     /// once the commit lands).
     pub fresh: Vec<Fresh>,
@@ -81,6 +84,7 @@ pub(super) async fn build(
     let ((events, fresh), done) = futures::join!(events, derived);
 
     let mut rewrites: BTreeMap<TableName, TableRewrite> = BTreeMap::new();
+    let mut staged = Vec::new();
     let mut failed = None;
     for TenantDone {
         tenant,
@@ -97,6 +101,8 @@ pub(super) async fn build(
                         batches: Vec::new(),
                     });
                     rewrite.tenants.push(tenant.clone());
+                    // A clone shares the columns: no rows are copied.
+                    staged.push((table, tenant.clone(), batch.clone()));
                     if batch.num_rows() > 0 {
                         rewrite.batches.push(batch);
                     }
@@ -124,6 +130,7 @@ pub(super) async fn build(
     Ok(Built {
         rewrites: rewrites.into_values().collect(),
         events,
+        staged,
         fresh,
     })
 }

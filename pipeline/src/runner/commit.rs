@@ -58,6 +58,7 @@ impl<S: LogSource> Pipeline<S> {
             }
             let error = match result {
                 Ok(()) => {
+                    self.staged_commit = None;
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
                     self.metrics.commit_took(started.elapsed());
                     self.committed.send_modify(|n| *n += 1);
@@ -65,6 +66,9 @@ impl<S: LogSource> Pipeline<S> {
                 }
                 Err(e) => e,
             };
+            // Withdrawn before the failure is counted: whoever sees the
+            // count sees the rows gone.
+            self.withdraw_staged();
             self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
             if stop.load(Ordering::Relaxed) {
                 // Nothing was acknowledged from this cycle; the log still
@@ -95,6 +99,15 @@ impl<S: LogSource> Pipeline<S> {
             tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "table commit failed; pausing");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(self.config.max_backoff);
+        }
+    }
+
+    /// Takes this cycle's staged rows back: until its commit lands,
+    /// queries answer what is committed (a storage outage shows nothing
+    /// that the tables do not hold).
+    fn withdraw_staged(&mut self) {
+        if let (Some(tier), Some(commit)) = (&self.staged, self.staged_commit.take()) {
+            tier.withdraw(commit);
         }
     }
 

@@ -43,6 +43,7 @@ async fn signalled_tables(f: &Fixture) -> Arc<Tables> {
     f.tables(TablesOptions {
         max_staleness: Duration::from_secs(3600),
         commits: Some(f.pipeline.commits()),
+        staged: None,
     })
     .await
 }
@@ -98,6 +99,7 @@ async fn without_a_signal_the_staleness_bound_applies() {
         f.tables(TablesOptions {
             max_staleness: Duration::ZERO,
             commits: None,
+            staged: None,
         })
         .await,
         test_config(),
@@ -107,6 +109,7 @@ async fn without_a_signal_the_staleness_bound_applies() {
         .tables(TablesOptions {
             max_staleness: Duration::from_secs(3600),
             commits: None,
+            staged: None,
         })
         .await;
     let lazy = QueryEngine::new(lazy_tables.clone(), test_config()).unwrap();
@@ -142,6 +145,7 @@ async fn the_background_refresher_keeps_tables_fresh() {
         .tables(TablesOptions {
             max_staleness: Duration::from_secs(3600),
             commits: None,
+            staged: None,
         })
         .await;
     let refresher = tables.spawn_refresher(Duration::from_millis(50));
@@ -183,6 +187,7 @@ async fn tables_created_after_the_query_side_started_appear() {
             TablesOptions {
                 max_staleness: Duration::ZERO,
                 commits: None,
+                staged: None,
             },
         )
         .await

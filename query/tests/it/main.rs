@@ -15,4 +15,5 @@ mod metrics_index;
 mod partitions;
 mod perf;
 mod prometheus;
+mod staged;
 mod support;

@@ -135,6 +135,7 @@ async fn metrics_latency_for_a_busy_tenant() {
         f.tables(TablesOptions {
             max_staleness: Duration::from_secs(3600),
             commits: None,
+            staged: None,
         })
         .await,
         config,
