@@ -13,6 +13,10 @@
 //! them visible: `cash_collected` on the marker day counts the visible
 //! batches. Each batch's freshness is the first poll that counted it minus
 //! the moment its 200 arrived; polls every [`POLL`] bound the resolution.
+//!
+//! The scenario runs twice with the same load: as `serve` wires it (the
+//! query side answers from the pipeline's staged rows while each commit
+//! runs), then as the reference, reading only the committed tables.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,7 +63,52 @@ struct TenantLoad {
     batches: Arc<Mutex<Vec<Batch>>>,
 }
 
+/// How the query side of the measured stack sees the pipeline's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// As `serve` wires it: each cycle's derived rows are staged for the
+    /// query side before its Delta commits run.
+    Staged,
+    /// The committed tables only, refreshed on each commit (what a
+    /// separate `query` node reads, without its refresh interval): the
+    /// reference.
+    Committed,
+}
+
+impl Reads {
+    fn describe(self) -> &'static str {
+        match self {
+            Reads::Staged => "staged rows, then the tables (as `serve`)",
+            Reads::Committed => "committed tables only (reference)",
+        }
+    }
+}
+
+/// One measured run of the scenario.
+struct Measured {
+    reads: Reads,
+    commits: u64,
+    send_elapsed: Duration,
+    build_ms: f64,
+    commit_ms: f64,
+    longest_build_ms: f64,
+    longest_commit_ms: f64,
+    compactions: u64,
+    measured_batches: u64,
+    achieved: f64,
+    acks: Latencies,
+    freshness: Latencies,
+    first_fifth: Latencies,
+    last_fifth: Latencies,
+}
+
 pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Result<Outcome> {
+    let staged = measure(settings, bar, Reads::Staged).await?;
+    let reference = measure(settings, bar, Reads::Committed).await?;
+    Ok(report(settings, &staged, &reference))
+}
+
+async fn measure(settings: &Settings, bar: &ProgressBar, reads: Reads) -> anyhow::Result<Measured> {
     let dir = super::bench_dir("freshness")?;
     let tenants = settings.freshness_tenants;
     let batch = settings.freshness_batch;
@@ -120,14 +169,16 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
             .context("a UTF-8 temp dir")?,
     )?;
     let store = Arc::new(TableStore::open(&root, "local").await?);
-    let staged = Arc::new(StagedRows::default());
     let mut pipeline = Pipeline::new(
         LocalSource::new(log.clone())?,
         store,
         Arc::new(RegistrySettings::new(registry.clone())),
         PipelineConfig::default(),
     );
-    pipeline.stage_into(staged.clone());
+    let staged = (reads == Reads::Staged).then(|| Arc::new(StagedRows::default()));
+    if let Some(tier) = &staged {
+        pipeline.stage_into(tier.clone());
+    }
     let commits = pipeline.commits();
     let pipeline_stats = pipeline.stats();
     let stop_pipeline = Arc::new(AtomicBool::new(false));
@@ -137,7 +188,7 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
             root,
             TablesOptions {
                 commits: Some(commits),
-                staged: Some(staged),
+                staged,
                 ..TablesOptions::default()
             },
         )
@@ -173,7 +224,8 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
         .build()?;
 
     bar.set_message(format!(
-        "freshness: {} events/s for {} s ({} s warm-up)",
+        "freshness, reading {}: {} events/s for {} s ({} s warm-up)",
+        reads.describe(),
         thousands(settings.rate),
         settings.freshness_secs,
         settings.warmup_secs
@@ -286,7 +338,10 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
     };
     let first_fifth = in_window(&|sent| sent < fifth);
     let last_fifth = in_window(&|sent| sent >= 4 * fifth);
-    if let Ok(path) = std::env::var("REVSTREAM_BENCH_FRESHNESS_TRACE") {
+    // The trace is of the run as `serve` wires it.
+    if reads == Reads::Staged
+        && let Ok(path) = std::env::var("REVSTREAM_BENCH_FRESHNESS_TRACE")
+    {
         write_trace(&path, &timeline)?;
     }
     if measured_batches == 0 {
@@ -294,12 +349,47 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
     }
     // Senders stop at the deadline: the measured window is exactly this long.
     let achieved = measured_batches as f64 * batch as f64 / settings.freshness_secs as f64;
-    let freshness = Latencies::new(freshness);
-    let acks = Latencies::new(acks);
+    Ok(Measured {
+        reads,
+        commits,
+        send_elapsed,
+        build_ms,
+        commit_ms,
+        longest_build_ms,
+        longest_commit_ms,
+        compactions,
+        measured_batches,
+        achieved,
+        acks: Latencies::new(acks),
+        freshness: Latencies::new(freshness),
+        first_fifth,
+        last_fifth,
+    })
+}
 
+/// The section and the target, from the run as `serve` wires it next to
+/// the reference.
+fn report(settings: &Settings, staged: &Measured, reference: &Measured) -> Outcome {
+    let Measured {
+        commits,
+        send_elapsed,
+        build_ms,
+        commit_ms,
+        longest_build_ms,
+        longest_commit_ms,
+        compactions,
+        achieved,
+        freshness,
+        first_fifth,
+        last_fifth,
+        ..
+    } = staged;
+    let (tenants, batch) = (settings.freshness_tenants, settings.freshness_batch);
+    let interval = Duration::from_secs_f64(batch as f64 * tenants as f64 / settings.rate as f64);
     let mut section = Section::new(
         "Freshness under steady load (scenario 3)",
         &[
+            "queries read",
             "offered events/s",
             "achieved events/s",
             "batches measured",
@@ -312,7 +402,9 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
     section.note(format!(
         "ingest, pipeline and query in one process as `revstream serve` wires them (local log with {} partitions, \
          Delta tables; queries answer from each cycle's derived rows, staged in memory, while its Delta commits \
-         run, and from the refreshed tables once they land), default pipeline and query config",
+         run, and from the refreshed tables once they land), default pipeline and query config. The reference \
+         row runs the same stack, load and seed again right after, without the staged rows: queries read the \
+         committed tables, refreshed on each commit",
         settings.partitions
     ));
     section.note(format!(
@@ -330,34 +422,49 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
         POLL.as_millis()
     ));
     section.note(format!(
-        "per pipeline commit, on average over the run: {build_ms:.0} ms deriving the touched tenants and \
+        "as `serve`, per pipeline commit, on average over the run: {build_ms:.0} ms deriving the touched tenants and \
          building batches, {commit_ms:.0} ms committing (Parquet encoding and Delta writes); an event waits \
          for the cycle under way to end, then for its own to be derived and staged (the commit runs after \
          that, so it delays the next cycle rather than this one's rows). Longest: {longest_build_ms:.0} ms deriving, \
          {longest_commit_ms:.0} ms committing (warm-up included); {compactions} compactions of `events` \
-         partitions ran beside the cycles"
+         partitions ran beside the cycles. The reference: {:.0} ms deriving, {:.0} ms committing, {} commits",
+        reference.build_ms,
+        reference.commit_ms,
+        reference.commits,
     ));
     section.note(format!(
-        "freshness p50 / p99 of the batches sent in the first fifth of the measured window: {} / {} ms; in the \
-         last fifth: {} / {} ms. Each cycle derives its touched tenants from all their events, so cycles \
-         lengthen as the tenants' history grows",
+        "as `serve`, freshness p50 / p99 of the batches sent in the first fifth of the measured window: {} / {} ms; \
+         in the last fifth: {} / {} ms (the reference: {} / {} and {} / {} ms). Each cycle derives its touched \
+         tenants from all their events, so cycles lengthen as the tenants' history grows",
         fmt_ms(first_fifth.p50()),
         fmt_ms(first_fifth.p99()),
         fmt_ms(last_fifth.p50()),
         fmt_ms(last_fifth.p99()),
+        fmt_ms(reference.first_fifth.p50()),
+        fmt_ms(reference.first_fifth.p99()),
+        fmt_ms(reference.last_fifth.p50()),
+        fmt_ms(reference.last_fifth.p99()),
     ));
-    section.row(vec![
-        thousands(settings.rate),
-        thousands(achieved as u64),
-        thousands(measured_batches),
-        format!("{} / {}", fmt_ms(acks.p50()), fmt_ms(acks.p99())),
-        fmt_ms(freshness.p50()),
-        fmt_ms(freshness.p99()),
-        fmt_ms(freshness.max()),
-    ]);
+    section.note(format!(
+        "freshness p50 / p99 as `serve` ÷ the reference: {:.2} / {:.2}",
+        staged.freshness.p50() / reference.freshness.p50().max(f64::MIN_POSITIVE),
+        staged.freshness.p99() / reference.freshness.p99().max(f64::MIN_POSITIVE),
+    ));
+    for run in [staged, reference] {
+        section.row(vec![
+            run.reads.describe().to_owned(),
+            thousands(settings.rate),
+            thousands(run.achieved as u64),
+            thousands(run.measured_batches),
+            format!("{} / {}", fmt_ms(run.acks.p50()), fmt_ms(run.acks.p99())),
+            fmt_ms(run.freshness.p50()),
+            fmt_ms(run.freshness.p99()),
+            fmt_ms(run.freshness.max()),
+        ]);
+    }
     let p99 = freshness.p99();
     // The target holds only at the rate it names.
-    let rate_held = achieved >= 0.95 * settings.rate as f64;
+    let rate_held = *achieved >= 0.95 * settings.rate as f64;
     let target = Target::new(
         &format!(
             "Freshness p99 at {} events/s offered",
@@ -368,15 +475,15 @@ pub(crate) async fn run(settings: &Settings, bar: &ProgressBar) -> anyhow::Resul
             "p50 {} ms, p99 {} ms at {} events/s achieved",
             fmt_ms(freshness.p50()),
             fmt_ms(p99),
-            thousands(achieved as u64)
+            thousands(*achieved as u64)
         ),
         // Below the target's rate the run says nothing about the target.
         (settings.rate >= 5_000).then_some(p99 <= TARGET_P99.as_secs_f64() * 1000.0 && rate_held),
     );
-    Ok(Outcome {
+    Outcome {
         sections: vec![section],
         targets: vec![target],
-    })
+    }
 }
 
 /// The marker event of batch `k`: 1 cent, on a day only markers use.
