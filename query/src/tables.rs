@@ -300,13 +300,16 @@ impl Tables {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             (current.clone(), staged.view())
         };
-        if view.is_empty() {
-            return tables;
-        }
         let mut last = self
             .with_staged
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if view.is_empty() {
+            // Nothing staged beyond the tables: let the last snapshot with
+            // staged rows go (it holds an older set of tables and rows).
+            *last = None;
+            return tables;
+        }
         if let Some(last) = last.as_ref()
             && Arc::ptr_eq(&last.tables, &tables)
             && Arc::ptr_eq(&last.view, &view)
