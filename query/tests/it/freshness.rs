@@ -6,36 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use revstream_query::engine::SqlRequest;
 use revstream_query::{QueryConfig, QueryEngine, Tables, TablesOptions};
 use revstream_schemas::{TableName, TenantId};
 
 use crate::support::{
-    Fixture, append, drain, payment, standard_fixture, start_pipeline, test_config,
+    Fixture, PAYMENTS, append, count, drain, late_payment, payment, standard_fixture,
+    start_pipeline, test_config,
 };
-
-async fn count(engine: &QueryEngine, sql: &str) -> (i64, bool) {
-    let answer = engine
-        .sql(
-            &TenantId::parse("acme").unwrap(),
-            &SqlRequest {
-                sql: sql.into(),
-                ..SqlRequest::default()
-            },
-        )
-        .await
-        .unwrap();
-    let batch = &answer.output.batches[0];
-    let n = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Int64).unwrap();
-    let n = n
-        .as_any()
-        .downcast_ref::<arrow::array::Int64Array>()
-        .unwrap()
-        .value(0);
-    (n, answer.cached)
-}
-
-const PAYMENTS: &str = "SELECT COUNT(*) FROM payments";
 
 /// Tables that learn of commits through the pipeline's signal only: with
 /// an hour's staleness bound, nothing else can explain a fresh answer.
@@ -62,18 +39,7 @@ async fn the_commit_signal_makes_the_next_query_fresh() {
     );
     let before = tables.versions();
 
-    f.ingest(
-        "acme",
-        vec![payment(
-            "p100",
-            "2026-03-30T12:00:00Z",
-            100,
-            "usd",
-            "c1",
-            "c1@example.com",
-        )],
-    )
-    .await;
+    f.ingest("acme", vec![late_payment("p100")]).await;
     assert_eq!(
         count(&engine, PAYMENTS).await,
         (8, false),
@@ -116,18 +82,7 @@ async fn without_a_signal_the_staleness_bound_applies() {
     assert_eq!(count(&eager, PAYMENTS).await.0, 7);
     assert_eq!(count(&lazy, PAYMENTS).await.0, 7);
 
-    f.ingest(
-        "acme",
-        vec![payment(
-            "p101",
-            "2026-03-30T12:00:00Z",
-            100,
-            "usd",
-            "c1",
-            "c1@example.com",
-        )],
-    )
-    .await;
+    f.ingest("acme", vec![late_payment("p101")]).await;
     assert_eq!(count(&eager, PAYMENTS).await.0, 8, "checked on every query");
     assert_eq!(
         count(&lazy, PAYMENTS).await,
@@ -151,18 +106,7 @@ async fn the_background_refresher_keeps_tables_fresh() {
     let refresher = tables.spawn_refresher(Duration::from_millis(50));
     let engine = QueryEngine::new(tables.clone(), test_config()).unwrap();
     assert_eq!(count(&engine, PAYMENTS).await.0, 7);
-    f.ingest(
-        "acme",
-        vec![payment(
-            "p102",
-            "2026-03-30T12:00:00Z",
-            100,
-            "usd",
-            "c1",
-            "c1@example.com",
-        )],
-    )
-    .await;
+    f.ingest("acme", vec![late_payment("p102")]).await;
     let mut seen = 0;
     for _ in 0..100 {
         seen = count(&engine, PAYMENTS).await.0;
@@ -302,17 +246,6 @@ async fn another_tenants_commit_keeps_a_cached_answer_and_the_tenants_own_does_n
     assert!(tables.versions().get(TableName::Payments) > before.get(TableName::Payments));
 
     // acme's own commit does.
-    f.ingest(
-        "acme",
-        vec![payment(
-            "acme-late",
-            "2026-03-30T12:00:00Z",
-            100,
-            "usd",
-            "c1",
-            "c1@example.com",
-        )],
-    )
-    .await;
+    f.ingest("acme", vec![late_payment("acme-late")]).await;
     assert_eq!(count(&engine, PAYMENTS).await, (8, false));
 }

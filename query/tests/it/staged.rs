@@ -15,8 +15,8 @@ use revstream_schemas::{TableName, TenantId};
 use serde_json::Value;
 
 use crate::support::{
-    ADMIN_TOKEN, Fixture, Server, acme_events, append, beta_events, drain, payment,
-    standard_fixture, test_config,
+    ADMIN_TOKEN, Fixture, PAYMENTS, Server, acme_events, append, beta_events, count, drain,
+    late_payment, standard_fixture, test_config,
 };
 
 fn acme() -> TenantId {
@@ -46,31 +46,6 @@ async fn rows(engine: &QueryEngine, tenant: &str, table: TableName) -> Vec<Strin
         .collect();
     lines.sort();
     lines
-}
-
-/// `(count, cached)` of acme's payments.
-async fn payments(engine: &QueryEngine) -> (i64, bool) {
-    let answer = engine
-        .sql(
-            &acme(),
-            &SqlRequest {
-                sql: "SELECT COUNT(*) FROM payments".into(),
-                ..SqlRequest::default()
-            },
-        )
-        .await
-        .unwrap();
-    let n = arrow::compute::cast(
-        answer.output.batches[0].column(0),
-        &arrow::datatypes::DataType::Int64,
-    )
-    .unwrap();
-    let n = n
-        .as_any()
-        .downcast_ref::<arrow::array::Int64Array>()
-        .unwrap()
-        .value(0);
-    (n, answer.cached)
 }
 
 async fn metrics(s: &Server, tenant: &str, query: &str) -> Value {
@@ -119,7 +94,7 @@ async fn staged_rows_answer_exactly_as_the_commit_that_follows() {
             );
         }
     }
-    assert_eq!(payments(&from_staged).await.0, 7);
+    assert_eq!(count(&from_staged, PAYMENTS).await.0, 7);
     // `events` is not staged: its rows come with the commit.
     assert!(
         rows(&from_staged, "acme", TableName::Events)
@@ -164,8 +139,8 @@ async fn staged_rows_last_until_the_tables_hold_their_commit_or_it_fails() {
         })
         .await;
     let engine = QueryEngine::new(tables.clone(), test_config()).unwrap();
-    assert_eq!(payments(&engine).await, (7, false));
-    assert_eq!(payments(&engine).await, (7, true));
+    assert_eq!(count(&engine, PAYMENTS).await, (7, false));
+    assert_eq!(count(&engine, PAYMENTS).await, (7, true));
     let beta_payments = rows(&engine, "beta", TableName::Payments).await;
 
     // An emptied partition staged for the next commit replaces acme's
@@ -174,7 +149,7 @@ async fn staged_rows_last_until_the_tables_hold_their_commit_or_it_fails() {
     let next = *f.pipeline.commits().borrow() + 1;
     let empty = RecordBatch::new_empty(TableName::Payments.schema());
     tier.stage(next, [(TableName::Payments, acme(), empty.clone())]);
-    assert_eq!(payments(&engine).await, (0, false));
+    assert_eq!(count(&engine, PAYMENTS).await, (0, false));
     assert_eq!(
         rows(&engine, "beta", TableName::Payments).await,
         beta_payments
@@ -183,26 +158,15 @@ async fn staged_rows_last_until_the_tables_hold_their_commit_or_it_fails() {
 
     // Withdrawn (its commit failed): the committed rows again.
     tier.withdraw(next);
-    assert_eq!(payments(&engine).await, (7, true));
+    assert_eq!(count(&engine, PAYMENTS).await, (7, true));
 
     // Staged again; once the commit lands, the refresh reads it from the
     // files and forgets the staged rows.
     tier.stage(next, [(TableName::Payments, acme(), empty)]);
-    assert_eq!(payments(&engine).await.0, 0);
-    f.ingest(
-        "acme",
-        vec![payment(
-            "p100",
-            "2026-03-30T12:00:00Z",
-            100,
-            "usd",
-            "c1",
-            "c1@example.com",
-        )],
-    )
-    .await;
+    assert_eq!(count(&engine, PAYMENTS).await.0, 0);
+    f.ingest("acme", vec![late_payment("p100")]).await;
     assert_eq!(*f.pipeline.commits().borrow(), next);
-    assert_eq!(payments(&engine).await, (8, false));
+    assert_eq!(count(&engine, PAYMENTS).await, (8, false));
     assert!(tier.view().is_empty(), "pruned by the refresh");
 }
 
@@ -220,19 +184,7 @@ async fn a_failed_commit_withdraws_its_staged_rows() {
     std::fs::rename(&log_dir, &moved).unwrap();
     std::fs::write(&log_dir, b"not a directory").unwrap();
 
-    append(
-        &f.log,
-        "acme",
-        vec![payment(
-            "p200",
-            "2026-03-30T12:00:00Z",
-            100,
-            "usd",
-            "c1",
-            "c1@example.com",
-        )],
-    )
-    .await;
+    append(&f.log, "acme", vec![late_payment("p200")]).await;
     let mut pipeline = f.pipeline;
     let stop = Arc::new(AtomicBool::new(false));
     let cycle = tokio::spawn({
@@ -259,5 +211,9 @@ async fn a_failed_commit_withdraws_its_staged_rows() {
     f.pipeline = pipeline;
     let engine =
         QueryEngine::new(f.tables(no_staleness_checks(None)).await, test_config()).unwrap();
-    assert_eq!(payments(&engine).await.0, 8, "landed once storage was back");
+    assert_eq!(
+        count(&engine, PAYMENTS).await.0,
+        8,
+        "landed once storage was back"
+    );
 }

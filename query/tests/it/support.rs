@@ -15,7 +15,8 @@ use revstream_pipeline::derive::TenantSettings;
 use revstream_pipeline::settings::FixedSettings;
 use revstream_pipeline::source::local::LocalSource;
 use revstream_pipeline::{Pipeline, PipelineConfig, TableStore, table_root};
-use revstream_query::{QueryConfig, QueryState, Tables, TablesOptions, router};
+use revstream_query::engine::SqlRequest;
+use revstream_query::{QueryConfig, QueryEngine, QueryState, Tables, TablesOptions, router};
 use revstream_registry::{MasterKey, NewTenant, Registry, Role};
 use revstream_schemas::{CanonicalEvent, TenantId};
 use serde_json::{Value, json};
@@ -216,6 +217,32 @@ pub(crate) async fn drain(p: &mut Pipeline<LocalSource>) {
     }
 }
 
+/// `(the single number acme's `sql` answers, whether it came from the
+/// cache)`.
+pub(crate) async fn count(engine: &QueryEngine, sql: &str) -> (i64, bool) {
+    let answer = engine
+        .sql(
+            &TenantId::parse("acme").unwrap(),
+            &SqlRequest {
+                sql: sql.into(),
+                ..SqlRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    let batch = &answer.output.batches[0];
+    let n = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Int64).unwrap();
+    let n = n
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap()
+        .value(0);
+    (n, answer.cached)
+}
+
+/// acme's payments, counted.
+pub(crate) const PAYMENTS: &str = "SELECT COUNT(*) FROM payments";
+
 // ---- the shared data set -------------------------------------------------
 
 /// The hand-computed tenant of `tests/it/metrics.rs` (and the golden SQL):
@@ -393,6 +420,18 @@ pub(crate) fn beta_events() -> Vec<CanonicalEvent> {
         ),
         outcome("o1", "2026-01-08T16:00:00Z", "k1", true, true, true),
     ]
+}
+
+/// A late payment of acme's customer c1: 1 USD on 2026-03-30.
+pub(crate) fn late_payment(id: &str) -> CanonicalEvent {
+    payment(
+        id,
+        "2026-03-30T12:00:00Z",
+        100,
+        "usd",
+        "c1",
+        "c1@example.com",
+    )
 }
 
 /// acme and beta (and a one-event gamma) through the pipeline.
