@@ -31,8 +31,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use revstream_ingest::log::LogEnvelope;
+use revstream_schemas::TenantId;
 use revstream_schemas::staged::StagedRows;
-use revstream_schemas::{CanonicalEvent, TenantId};
 use tokio::sync::watch;
 
 use crate::derive::TenantSettings;
@@ -176,13 +177,12 @@ impl<S: LogSource> std::fmt::Debug for Pipeline<S> {
     }
 }
 
-/// One new event of this cycle, with what the events table needs.
+/// One new event of this cycle (its tenant, event and `received_at`, as
+/// decoded), with where the events table says it was read.
 struct Fresh {
-    tenant: TenantId,
-    event: CanonicalEvent,
+    envelope: Box<LogEnvelope>,
     partition: u32,
     offset: u64,
-    received_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl<S: LogSource> Pipeline<S> {
@@ -389,16 +389,20 @@ impl<S: LogSource> Pipeline<S> {
                     continue;
                 }
             };
-            self.partition_of
-                .insert(envelope.tenant.clone(), record.partition);
+            // A tenant's records come from one partition, so these copy its
+            // id once per tenant and cycle, not once per record.
+            if self.partition_of.get(&envelope.tenant) != Some(&record.partition) {
+                self.partition_of
+                    .insert(envelope.tenant.clone(), record.partition);
+            }
             if self.state.insert(&envelope.tenant, &envelope.event) {
-                touched.insert(envelope.tenant.clone());
+                if !touched.contains(&envelope.tenant) {
+                    touched.insert(envelope.tenant.clone());
+                }
                 fresh.push(Fresh {
-                    tenant: envelope.tenant,
-                    event: envelope.event,
+                    envelope,
                     partition: record.partition,
                     offset: record.offset,
-                    received_at: envelope.received_at,
                 });
             } else {
                 self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -464,7 +468,7 @@ impl<S: LogSource> Pipeline<S> {
         }
         // Counted before anything else awaits: the commit is already
         // visible to queries, and a scrape should not lag further behind.
-        let received = fresh.iter().map(|f| f.received_at);
+        let received = fresh.iter().map(|f| f.envelope.received_at);
         if derived {
             let waited = std::mem::take(&mut self.not_yet_visible);
             self.metrics

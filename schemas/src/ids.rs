@@ -8,7 +8,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 /// Implements the string plumbing shared by every identifier newtype:
-/// `as_str`, `Display`, `FromStr`, and serde through `TryFrom<String>`.
+/// `as_str`, `Display`, `FromStr`, and serde as a string checked by
+/// `parse`.
+///
+/// Serde reads and writes the `str` directly. Its `try_from = "String"` /
+/// `into = "String"` shortcuts allocated a `String` for every id read and
+/// cloned one for every id written: a few ids per event, on every event
+/// the pipeline decodes and writes to the `events` table.
 ///
 /// The ids an event carries (event, object and source ids, emails) hold an
 /// `Arc<str>`: the pipeline's derivation copies them into several places
@@ -54,6 +60,28 @@ macro_rules! string_newtype {
                 &self.0
             }
         }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Checked;
+                impl serde::de::Visitor<'_> for Checked {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$name, E> {
+                        $name::parse(s).map_err(E::custom)
+                    }
+                }
+                d.deserialize_str(Checked)
+            }
+        }
     };
 }
 
@@ -66,8 +94,7 @@ pub struct IdError(String);
 /// A tenant: the unit of isolation. Lowercase ASCII letters, digits, `-` and
 /// `_`, starting with a letter or digit, at most 64 characters — safe as a
 /// directory name, a Kafka key and a SQL literal.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(String);
 string_newtype!(TenantId);
 
@@ -100,8 +127,7 @@ impl TenantId {
 
 /// An event's idempotency key within (tenant, source): any printable string
 /// of 1 to 255 bytes, as providers and producers choose it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EventId(Arc<str>);
 string_newtype!(EventId);
 
@@ -115,8 +141,7 @@ impl EventId {
 
 /// The id a provider or producer gave an object: a customer, subscription,
 /// payment, refund or call. Same rules as [`EventId`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId(Arc<str>);
 string_newtype!(ObjectId);
 
@@ -144,8 +169,7 @@ fn check_external_id(s: &str) -> Result<(), IdError> {
 
 /// Where an event came from: `stripe`, `whop`, `calendly`, `api`, `csv`, …
 /// Part of the dedupe key, so the same id from two sources is two events.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceName(Arc<str>);
 string_newtype!(SourceName);
 
@@ -176,8 +200,7 @@ impl SourceName {
 
 /// An email address normalized for matching: trimmed and lowercased. Used
 /// to join customers across sources and to attribute payments to calls.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email(Arc<str>);
 string_newtype!(Email);
 
@@ -185,7 +208,14 @@ impl Email {
     pub const MAX_LEN: usize = 254;
 
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        let normalized = s.trim().to_lowercase();
+        let trimmed = s.trim();
+        // Most addresses arrive lowercase ASCII already: no copy for those.
+        let normalized: std::borrow::Cow<'_, str> =
+            if trimmed.is_ascii() && !trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+                trimmed.into()
+            } else {
+                trimmed.to_lowercase().into()
+            };
         let valid_shape = match normalized.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty() && !domain.is_empty() && !domain.contains('@')
@@ -200,7 +230,7 @@ impl Email {
                 "must be an email address like name@example.com: {s:?}"
             )));
         }
-        Ok(Self(Arc::from(normalized)))
+        Ok(Self(Arc::from(&*normalized)))
     }
 }
 
@@ -243,5 +273,19 @@ mod tests {
         assert_eq!(serde_json::to_string(&t).unwrap(), "\"acme\"");
         let err = serde_json::from_str::<TenantId>("\"ACME\"").unwrap_err();
         assert!(err.to_string().contains("lowercase"), "{err}");
+        // Escaped text (decoded into an owned string) is checked the same.
+        let id: EventId = serde_json::from_str("\"evt\\u005f1\"").unwrap();
+        assert_eq!(id.as_str(), "evt_1");
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"evt_1\"");
+        let err = serde_json::from_str::<ObjectId>("\"a\\u0007b\"").unwrap_err();
+        assert!(err.to_string().contains("control"), "{err}");
+        let email: Email = serde_json::from_str("\" Ann@Example.COM \"").unwrap();
+        assert_eq!(
+            serde_json::to_string(&email).unwrap(),
+            "\"ann@example.com\""
+        );
+        let email: Email = serde_json::from_str("\"ÉLODIE@example.com\"").unwrap();
+        assert_eq!(email.as_str(), "élodie@example.com");
+        assert!(serde_json::from_str::<SourceName>("1").is_err());
     }
 }

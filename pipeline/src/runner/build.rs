@@ -11,13 +11,15 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
+use chrono_tz::Tz;
 use revstream_schemas::{TableName, TenantId};
 
 use super::Fresh;
-use super::spread::{cores, on_cpu_thread, spread};
+use super::spread::{cores, spread};
 use crate::batches::{EventRow, derived_batches_of, events_batch};
 use crate::derive::TenantSettings;
 use crate::state::{State, TenantState};
@@ -75,13 +77,35 @@ pub(super) async fn build(
             })
         })
         .collect();
-    // The events batch needs no state: it is built beside the tenants.
-    let events = on_cpu_thread(move || {
-        let batches = new_events(&fresh, &settings);
-        (batches, fresh)
-    });
+    // The events batches need no state: they are built beside the
+    // tenants, in slices, so a cycle that derives nothing (a backlog) still
+    // encodes its events on every core.
+    let timezones: Arc<HashMap<TenantId, Tz>> = Arc::new(
+        settings
+            .into_iter()
+            .map(|(tenant, s)| (tenant, s.timezone))
+            .collect(),
+    );
+    let events_jobs: Vec<EventsJob> = slices(fresh, cores())
+        .into_iter()
+        .map(|fresh| EventsJob {
+            fresh,
+            timezones: timezones.clone(),
+        })
+        .collect();
+    let events = spread(events_jobs, cores(), |job| job.fresh.len(), events_one);
     let derived = spread(jobs, cores(), |job| job.state.len(), derive_one);
-    let ((events, fresh), done) = futures::join!(events, derived);
+    let (events_done, done) = futures::join!(events, derived);
+    let mut events = Ok(Vec::with_capacity(events_done.len()));
+    let mut fresh = Vec::new();
+    for (batch, slice) in events_done {
+        match (&mut events, batch) {
+            (Ok(batches), Ok(Some(batch))) => batches.push(batch),
+            (Ok(_), Err(e)) => events = Err(e),
+            _ => {}
+        }
+        fresh.extend(slice);
+    }
 
     let mut rewrites: BTreeMap<TableName, TableRewrite> = BTreeMap::new();
     let mut staged = Vec::new();
@@ -149,27 +173,54 @@ fn derive_one(mut job: TenantJob) -> TenantDone {
     }
 }
 
-/// The `events` rows of the cycle's new events.
-fn new_events(
-    fresh: &[Fresh],
-    settings: &HashMap<TenantId, TenantSettings>,
-) -> Result<Vec<RecordBatch>, ArrowError> {
-    if fresh.is_empty() {
-        return Ok(Vec::new());
+/// A slice of the cycle's new events to encode as one `events` batch, with
+/// every tenant's timezone (for the `day` column).
+struct EventsJob {
+    fresh: Vec<Fresh>,
+    timezones: Arc<HashMap<TenantId, Tz>>,
+}
+
+/// Below this many events a cycle's `events` rows are one batch: a slice
+/// is worth a job of its own only when it is big.
+const EVENTS_SLICE_MIN: usize = 5_000;
+
+/// `fresh` cut into up to `count` slices of about equal length, in order.
+fn slices<T>(mut fresh: Vec<T>, count: usize) -> Vec<Vec<T>> {
+    let count = count.clamp(1, (fresh.len() / EVENTS_SLICE_MIN).max(1));
+    let len = fresh.len().div_ceil(count);
+    let mut out = Vec::with_capacity(count);
+    while fresh.len() > len {
+        let rest = fresh.split_off(len);
+        out.push(std::mem::replace(&mut fresh, rest));
     }
-    let rows: Vec<EventRow<'_>> = fresh
+    out.push(fresh);
+    out
+}
+
+/// The `events` rows of one slice (none for an empty slice), and the slice
+/// handed back.
+fn events_one(job: EventsJob) -> (Result<Option<RecordBatch>, ArrowError>, Vec<Fresh>) {
+    if job.fresh.is_empty() {
+        return (Ok(None), job.fresh);
+    }
+    let rows: Vec<EventRow<'_>> = job
+        .fresh
         .iter()
         .map(|f| EventRow {
-            tenant: &f.tenant,
-            timezone: settings
-                .get(&f.tenant)
-                .map_or(chrono_tz::UTC, |s| s.timezone),
-            event: &f.event,
+            tenant: &f.envelope.tenant,
+            timezone: job
+                .timezones
+                .get(&f.envelope.tenant)
+                .copied()
+                .unwrap_or(chrono_tz::UTC),
+            event: &f.envelope.event,
             log_partition: f.partition as i32,
             log_offset: f.offset as i64,
         })
         .collect();
-    Ok(vec![events_batch(&rows)?])
+    let batch = events_batch(&rows).map(Some);
+    drop(rows);
+    (batch, job.fresh)
 }
 
 #[cfg(test)]
@@ -246,6 +297,25 @@ mod tests {
         for (_, events, batches) in &alone {
             assert_eq!(batches.len(), 7);
             assert!(batches.contains(&(TableName::Payments, *events)));
+        }
+    }
+
+    #[test]
+    fn slices_keep_every_event_in_order() {
+        for (len, count, expected) in [
+            (0, 2, 1),
+            (4_999, 2, 1),
+            (10_000, 2, 2),
+            (10_001, 2, 2),
+            (100_000, 2, 2),
+            (100_000, 3, 3),
+            (12_000, 8, 2),
+        ] {
+            let cut = slices((0..len).collect::<Vec<usize>>(), count);
+            assert_eq!(cut.len(), expected, "{len} events, {count} cores");
+            assert!(cut.iter().all(|s| s.len() <= len.div_ceil(expected)));
+            let joined: Vec<usize> = cut.into_iter().flatten().collect();
+            assert_eq!(joined, (0..len).collect::<Vec<_>>());
         }
     }
 
