@@ -102,6 +102,7 @@ fn arrow(c: &mut Criterion) {
             tenant,
             timezone,
             event,
+            payload: None,
             log_partition: 0,
             log_offset: i as i64,
         })
@@ -150,6 +151,7 @@ fn cycle_commit(events: &[(TenantId, CanonicalEvent)]) -> Commit {
             tenant,
             timezone,
             event,
+            payload: None,
             log_partition: 0,
             log_offset: i as i64,
         })

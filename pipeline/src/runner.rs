@@ -181,6 +181,9 @@ impl<S: LogSource> std::fmt::Debug for Pipeline<S> {
 /// decoded), with where the events table says it was read.
 struct Fresh {
     envelope: Box<LogEnvelope>,
+    /// The event's JSON for the `payload` column, when the record's text
+    /// can be stored as is.
+    event_json: Option<Box<str>>,
     partition: u32,
     offset: u64,
 }
@@ -401,6 +404,7 @@ impl<S: LogSource> Pipeline<S> {
                 }
                 fresh.push(Fresh {
                     envelope,
+                    event_json: record.event_json,
                     partition: record.partition,
                     offset: record.offset,
                 });

@@ -1,6 +1,8 @@
 //! The `events` table: every distinct event with its raw provider payload,
 //! and where in the log it was read.
 
+use std::borrow::Cow;
+
 use arrow::array::RecordBatch;
 use arrow::error::ArrowError;
 use chrono_tz::Tz;
@@ -14,6 +16,9 @@ pub struct EventRow<'a> {
     pub tenant: &'a TenantId,
     pub timezone: Tz,
     pub event: &'a CanonicalEvent,
+    /// The event's JSON without `raw` when the caller has it already (as
+    /// the log record held it); written from `event` otherwise.
+    pub payload: Option<&'a str>,
     pub log_partition: i32,
     pub log_offset: i64,
 }
@@ -75,9 +80,14 @@ pub fn events_batch(rows: &[EventRow<'_>]) -> Result<RecordBatch, ArrowError> {
     let summaries: Vec<_> = rows.iter().map(|r| summary(r.event)).collect();
     // The payload column holds the canonical event without `raw`, which has
     // its own column: no payload is stored twice.
-    let payloads: Vec<String> = rows
+    let payloads: Vec<Cow<'_, str>> = rows
         .iter()
-        .map(|r| String::from_utf8(r.event.to_json_without_raw()).unwrap_or_default())
+        .map(|r| match r.payload {
+            Some(json) => Cow::Borrowed(json),
+            None => {
+                Cow::Owned(String::from_utf8(r.event.to_json_without_raw()).unwrap_or_default())
+            }
+        })
         .collect();
     let raws: Vec<Option<String>> = rows
         .iter()
@@ -98,7 +108,7 @@ pub fn events_batch(rows: &[EventRow<'_>]) -> Result<RecordBatch, ArrowError> {
         text_opt(summaries.iter().map(|s| s.object)),
         int_opt(summaries.iter().map(|s| s.amount)),
         text_opt(summaries.iter().map(|s| s.currency)),
-        text(payloads.iter().map(String::as_str)),
+        text(payloads.iter().map(|p| &**p)),
         text_opt(raws.iter().map(Option::as_deref)),
         int32(r.clone().map(|r| r.log_partition)),
         int(r.map(|r| r.log_offset)),

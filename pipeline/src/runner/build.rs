@@ -214,6 +214,7 @@ fn events_one(job: EventsJob) -> (Result<Option<RecordBatch>, ArrowError>, Vec<F
                 .copied()
                 .unwrap_or(chrono_tz::UTC),
             event: &f.envelope.event,
+            payload: f.event_json.as_deref(),
             log_partition: f.partition as i32,
             log_offset: f.offset as i64,
         })

@@ -23,6 +23,10 @@ pub(super) struct Decoded {
     pub partition: u32,
     pub offset: u64,
     pub envelope: Result<Box<LogEnvelope>, serde_json::Error>,
+    /// The event's JSON as the record holds it, when it can be stored as
+    /// the `events` row's payload as is (see
+    /// [`LogEnvelope::from_payload_keeping_event_json`]).
+    pub event_json: Option<Box<str>>,
 }
 
 /// Records are decoded in runs of this many: enough to make a run worth
@@ -52,10 +56,16 @@ async fn decode_on(records: Vec<SourceRecord>, threads: usize) -> Vec<Decoded> {
 }
 
 fn decode_one(record: SourceRecord) -> Decoded {
+    let (envelope, event_json) = match LogEnvelope::from_payload_keeping_event_json(&record.payload)
+    {
+        Ok((envelope, json)) => (Ok(Box::new(envelope)), json),
+        Err(e) => (Err(e), None),
+    };
     Decoded {
         partition: record.partition,
         offset: record.offset,
-        envelope: LogEnvelope::from_payload(&record.payload).map(Box::new),
+        envelope,
+        event_json,
     }
 }
 
