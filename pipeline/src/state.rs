@@ -82,9 +82,9 @@ impl TenantState {
 /// A table's rows hashed with a fixed seed, so prints taken in different
 /// cycles compare. Every derived row is hashed on every derivation.
 ///
-/// Here, in the dedupe index and in the tenant map, std's SipHash showed as
-/// about 4 % of a 1,000,000-event backlog's CPU; foldhash costs a fraction
-/// of that. The dedupe index hashes producer-chosen ids, so it keeps a
+/// Here, in the dedupe index and in the tenant map, std's SipHash cost
+/// about 3 % of the instructions of a profiled backlog run (these prints
+/// two thirds of it); foldhash costs a fraction of that. The dedupe index hashes producer-chosen ids, so it keeps a
 /// randomly seeded state (foldhash's answer to flooding one bucket).
 fn fingerprint<T: Hash>(rows: &[T]) -> u64 {
     FixedState::with_seed(0x7265_7673_7472_6561).hash_one(rows)

@@ -16,9 +16,10 @@ use crate::source::SourceRecord;
 ///
 /// The envelope is boxed: an event is about a kilobyte inline, and a
 /// cycle's hundred thousand of them move from the decoding threads to the
-/// state and on to the `events` batch. Moved inline, those copies and the
-/// regrowth of the vectors holding them were the largest single cost of a
-/// backlog cycle (`memmove`, an eighth of the pipeline's CPU in a profile).
+/// state and on to the `events` batch. Inline, each was copied at every
+/// move and at every regrowth of the vectors holding them; `memmove` was
+/// the largest single symbol in a profile of a backlog (about an eighth of
+/// the samples), and these were the largest values moved.
 pub(super) struct Decoded {
     pub partition: u32,
     pub offset: u64,
