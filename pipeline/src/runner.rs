@@ -427,6 +427,31 @@ impl<S: LogSource> Pipeline<S> {
             self.dirty.clone_from(&touched);
             &none_now
         };
+        // Tenants derived without a record of their partition in this cycle
+        // (left by a backlog, or just reloaded) have no offset in the
+        // commit to fence them: a writer that lost their partition would
+        // overwrite the owner's rows with what it holds. So their
+        // partitions' positions are committed too, unchanged.
+        let Some(fence) = self.fence_quiet(to_derive, &offsets).await? else {
+            tracing::warn!(
+                "another pipeline committed partitions of tenants waiting to be derived; reloading them from the tables"
+            );
+            self.invalidate(&touched);
+            let mut all: BTreeSet<u32> = offsets.keys().copied().collect();
+            all.extend(
+                touched
+                    .iter()
+                    .filter_map(|t| self.partition_of.get(t).copied()),
+            );
+            let all: Vec<u32> = all.into_iter().collect();
+            self.revoke(&all);
+            self.assign(&all).await?;
+            return Ok(CycleReport {
+                assigned: true,
+                records: read,
+                ..CycleReport::default()
+            });
+        };
         let built = build::build(&mut self.state, to_derive, settings, fresh).await?;
         let built_in = started.elapsed();
         self.metrics.build_took(built_in);
@@ -443,13 +468,15 @@ impl<S: LogSource> Pipeline<S> {
             tier.stage(commit, built.staged);
             self.staged_commit = Some(commit);
         }
+        // What this cycle read; the fence's unchanged positions are only
+        // for the tables.
+        let positions: Vec<(u32, i64)> = offsets.into_iter().collect();
         let commit = Commit {
             rewrites: built.rewrites,
             events: built.events,
-            offsets: offsets.into_iter().collect(),
+            offsets: positions.iter().copied().chain(fence).collect(),
             events_committed: false,
         };
-        let positions = commit.offsets.clone();
         let outcome = self.commit_with_retry(commit, &touched, stop).await?;
         tracing::debug!(
             records = read,
@@ -493,6 +520,43 @@ impl<S: LogSource> Pipeline<S> {
             committed: true,
             derived,
         })
+    }
+
+    /// The positions of the partitions whose tenants this cycle derives
+    /// without having read a record of them, to commit unchanged: a commit
+    /// of the partition by another writer since then fails this one (Delta
+    /// checks `txn` ids of concurrent commits). `None` when the tables
+    /// already hold another writer's position for one of them; committing
+    /// ours would move its offset back.
+    async fn fence_quiet(
+        &self,
+        derived: &BTreeSet<TenantId>,
+        read: &BTreeMap<u32, i64>,
+    ) -> Result<Option<Vec<(u32, i64)>>, PipelineError> {
+        let quiet: BTreeSet<u32> = derived
+            .iter()
+            .filter_map(|t| self.partition_of.get(t).copied())
+            .filter(|p| !read.contains_key(p))
+            .collect();
+        if quiet.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let held = self
+            .store
+            .committed_offsets(self.source.partition_count())
+            .await?;
+        let mut fence = Vec::with_capacity(quiet.len());
+        for p in quiet {
+            let ours = self.positions.get(&p).copied();
+            if held.get(&p).copied() != ours {
+                return Ok(None);
+            }
+            // Nothing committed yet: no position to hold the partition by.
+            if let Some(next) = ours {
+                fence.push((p, next));
+            }
+        }
+        Ok(Some(fence))
     }
 
     /// The settings of every touched tenant. While some cannot be had (the

@@ -629,6 +629,65 @@ async fn a_stale_writer_is_fenced_off_and_reloads_from_the_tables() {
     );
 }
 
+/// A writer that lost its partition while tenants waited to be derived (a
+/// backlog left them) derives them reading nothing: no offset of the cycle
+/// fences it, yet the owner has committed events it never read. It must not
+/// leave its older rows over the owner's: the partition's own position
+/// fences the commit, and it reloads and derives again from the tables.
+#[tokio::test]
+async fn a_stale_writer_deriving_without_reading_is_fenced_off_too() {
+    let d = dirs();
+    let log = LocalLog::open(d.log.path(), 1, LocalLogOptions::default()).unwrap();
+    let payments = |from: i64, to: i64| -> Vec<CanonicalEvent> {
+        (from..to)
+            .map(|n| payment(&format!("p{n}"), "2026-01-05T11:00:00Z", 100 + n))
+            .collect()
+    };
+    let tables = d.tables.path();
+    let counts = || async {
+        query(
+            tables,
+            "SELECT (SELECT COUNT(*) FROM events) AS events, (SELECT COUNT(*) FROM payments) AS payments, \
+             (SELECT COALESCE(SUM(amount), 0) FROM payments) AS paid",
+        )
+        .await[0]
+            .clone()
+    };
+    append(&log, "acme", payments(0, 20)).await;
+    let config = PipelineConfig {
+        max_batch: 10,
+        backlog_derive_interval: std::time::Duration::from_secs(3600),
+        ..PipelineConfig::default()
+    };
+    let (mut stale, _) = pipeline_with(log.clone(), tables, config).await;
+    for _ in 0..2 {
+        let report = reading_cycle(&mut stale).await;
+        assert!(report.committed && !report.derived, "{report:?}");
+    }
+
+    // Another pipeline takes the partition over, reads on and derives.
+    append(&log, "acme", payments(20, 25)).await;
+    let mut owner = pipeline(log.clone(), tables).await;
+    drain(&mut owner).await;
+    let all: i64 = (0..25).map(|n| 100 + n).sum();
+    let complete = json!({"events": 25, "payments": 25, "paid": all});
+    assert_eq!(counts().await, complete);
+
+    // The stale writer derives the 20 payments it was left with: its
+    // commit is refused (rows it wrote before the refusal are rewritten
+    // below) and it reloads the partition.
+    let stop = AtomicBool::new(false);
+    let report = stale.derive_dirty(&stop).await.unwrap();
+    assert!(
+        report.assigned && !report.committed,
+        "the stale writer committed: {report:?}"
+    );
+    // Reloaded from the tables, it now derives what the owner did.
+    let report = stale.derive_dirty(&stop).await.unwrap();
+    assert!(report.committed, "{report:?}");
+    assert_eq!(counts().await, complete);
+}
+
 /// Settings that cannot be had until `up` is set, like a registry that is
 /// down; then a tenant in Tokyo.
 struct FlakySettings {

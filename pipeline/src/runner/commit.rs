@@ -113,7 +113,7 @@ impl<S: LogSource> Pipeline<S> {
 
     /// Forgets the fingerprints of these tenants, so their tables are all
     /// written again on the next successful commit.
-    fn invalidate(&mut self, tenants: &BTreeSet<TenantId>) {
+    pub(super) fn invalidate(&mut self, tenants: &BTreeSet<TenantId>) {
         for t in tenants {
             if let Some(s) = self.state.tenants.get_mut(t) {
                 s.invalidate();
