@@ -432,7 +432,7 @@ impl<S: LogSource> Pipeline<S> {
         // commit to fence them: a writer that lost their partition would
         // overwrite the owner's rows with what it holds. So their
         // partitions' positions are committed too, unchanged.
-        let Some(fence) = self.fence_quiet(to_derive, &offsets).await? else {
+        let Some(fence) = self.fence_quiet(to_derive, &offsets).await else {
             tracing::warn!(
                 "another pipeline committed partitions of tenants waiting to be derived; reloading them from the tables"
             );
@@ -527,36 +527,45 @@ impl<S: LogSource> Pipeline<S> {
     /// of the partition by another writer since then fails this one (Delta
     /// checks `txn` ids of concurrent commits). `None` when the tables
     /// already hold another writer's position for one of them; committing
-    /// ours would move its offset back.
+    /// ours would move its offset back. When the positions cannot be read
+    /// (storage is down) the cycle goes unfenced, as before the fence
+    /// existed: its commit waits for storage like any other.
     async fn fence_quiet(
         &self,
         derived: &BTreeSet<TenantId>,
         read: &BTreeMap<u32, i64>,
-    ) -> Result<Option<Vec<(u32, i64)>>, PipelineError> {
+    ) -> Option<Vec<(u32, i64)>> {
         let quiet: BTreeSet<u32> = derived
             .iter()
             .filter_map(|t| self.partition_of.get(t).copied())
             .filter(|p| !read.contains_key(p))
             .collect();
         if quiet.is_empty() {
-            return Ok(Some(Vec::new()));
+            return Some(Vec::new());
         }
-        let held = self
+        let held = match self
             .store
             .committed_offsets(self.source.partition_count())
-            .await?;
+            .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read committed positions; this cycle's derivation goes unfenced");
+                return Some(Vec::new());
+            }
+        };
         let mut fence = Vec::with_capacity(quiet.len());
         for p in quiet {
             let ours = self.positions.get(&p).copied();
             if held.get(&p).copied() != ours {
-                return Ok(None);
+                return None;
             }
             // Nothing committed yet: no position to hold the partition by.
             if let Some(next) = ours {
                 fence.push((p, next));
             }
         }
-        Ok(Some(fence))
+        Some(fence)
     }
 
     /// The settings of every touched tenant. While some cannot be had (the
