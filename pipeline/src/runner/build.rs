@@ -4,10 +4,10 @@
 //! This is the pipeline's main CPU work (hundreds of milliseconds for a
 //! few busy tenants). It runs on the pipeline's CPU threads (see `spread`):
 //! the touched tenants are dealt out to one thread per core, and the
-//! `events` batch is built beside them.
+//! `events` batches are built beside them, one per slice of the new events.
 //!
 //! ```text
-//!  touched tenants' states ─ moved out ─▶ CPU threads: derive ∥ derive ∥ events batch ─▶ states moved back
+//!  touched tenants' states ─ moved out ─▶ CPU threads: derive ∥ derive ∥ events slice ∥ events slice ─▶ states moved back
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
