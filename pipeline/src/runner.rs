@@ -444,13 +444,7 @@ impl<S: LogSource> Pipeline<S> {
                     .filter_map(|t| self.partition_of.get(t).copied()),
             );
             let all: Vec<u32> = all.into_iter().collect();
-            self.revoke(&all);
-            self.assign(&all).await?;
-            return Ok(CycleReport {
-                assigned: true,
-                records: read,
-                ..CycleReport::default()
-            });
+            return self.start_over(&all, read).await;
         };
         let built = build::build(&mut self.state, to_derive, settings, fresh).await?;
         let built_in = started.elapsed();
@@ -487,15 +481,7 @@ impl<S: LogSource> Pipeline<S> {
             "cycle committed"
         );
         if let CommitOutcome::Lost(partitions) = outcome {
-            // Another writer committed these partitions: forget this cycle
-            // for them and start over from what the tables hold.
-            self.revoke(&partitions);
-            self.assign(&partitions).await?;
-            return Ok(CycleReport {
-                assigned: true,
-                records: read,
-                ..CycleReport::default()
-            });
+            return self.start_over(&partitions, read).await;
         }
         // Counted before anything else awaits: the commit is already
         // visible to queries, and a scrape should not lag further behind.
@@ -519,6 +505,23 @@ impl<S: LogSource> Pipeline<S> {
             tenants: touched.len(),
             committed: true,
             derived,
+        })
+    }
+
+    /// Another writer committed these partitions: forgets this cycle for
+    /// them and starts over from what the tables hold (their state
+    /// reloaded, reading resumed at the tables' positions).
+    async fn start_over(
+        &mut self,
+        partitions: &[u32],
+        read: usize,
+    ) -> Result<CycleReport, PipelineError> {
+        self.revoke(partitions);
+        self.assign(partitions).await?;
+        Ok(CycleReport {
+            assigned: true,
+            records: read,
+            ..CycleReport::default()
         })
     }
 
