@@ -33,6 +33,13 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// file I/O: the local log's reads and appends, and every read and write of
 /// the tables (object_store's local files). Short calls: on 2 cores a few
 /// dozen threads are plenty, where tokio's default allows 512.
+///
+/// One kind of call waits on the pool itself: delta-rs builds a table's
+/// snapshot on a blocking thread that waits for its file reads, run on
+/// others. If such builds held every thread, the process would hang. At
+/// most 16 run at once (one refresh of the query side's 8 tables at a time,
+/// and the pipeline's commits, one per table), so half the pool stays free
+/// for their reads.
 const MAX_BLOCKING_THREADS: usize = 32;
 
 /// How long an idle blocking thread waits for work before it exits (tokio's

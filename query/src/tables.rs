@@ -97,6 +97,15 @@ impl fmt::Display for TableVersions {
     }
 }
 
+/// Whether a refresh that waited for another one still checks storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// Only if the tables still need it (a query's refresh).
+    IfNeeded,
+    /// Anyway (an explicit refresh).
+    Always,
+}
+
 #[derive(Clone)]
 struct TableEntry {
     table: DeltaTable,
@@ -279,13 +288,9 @@ impl Tables {
     /// The snapshot a query should use: refreshed first when a commit was
     /// signalled or the last check is too old, with what is staged beyond
     /// it.
-    pub async fn snapshot(&self) -> Arc<TablesSnapshot> {
+    pub async fn snapshot(self: &Arc<Self>) -> Arc<TablesSnapshot> {
         if self.needs_refresh() {
-            let _guard = self.refreshing.lock().await;
-            // Another query may have refreshed while we waited.
-            if self.needs_refresh() {
-                self.refresh_locked().await;
-            }
+            self.refresh_to_the_end(Refresh::IfNeeded).await;
         }
         let Some(staged) = &self.staged else {
             return self.current();
@@ -326,9 +331,34 @@ impl Tables {
     }
 
     /// Checks storage for new versions now.
-    pub async fn refresh(&self) {
-        let _guard = self.refreshing.lock().await;
-        self.refresh_locked().await;
+    pub async fn refresh(self: &Arc<Self>) {
+        self.refresh_to_the_end(Refresh::Always).await;
+    }
+
+    /// Refreshes on a task of its own, one refresh at a time, and waits for
+    /// it.
+    ///
+    /// Not in the caller's future, because delta-rs builds each table's new
+    /// snapshot on a blocking thread that goes on when the future awaiting
+    /// it is dropped. A query cancelled mid-refresh (its timeout fired, its
+    /// client went away) used to leave those builds running and release
+    /// the lock, so the next query started another refresh beside them.
+    /// The builds wait for file reads that need blocking threads of their
+    /// own, and once orphaned builds held every blocking thread, no refresh
+    /// ever finished again: every later query hung. As a task, a refresh
+    /// always runs to its end under the lock, whoever stopped waiting.
+    async fn refresh_to_the_end(self: &Arc<Self>, when: Refresh) {
+        let tables = Arc::clone(self);
+        let refresh = tokio::spawn(async move {
+            let _guard = tables.refreshing.lock().await;
+            // Another query may have refreshed while this one waited.
+            if when == Refresh::Always || tables.needs_refresh() {
+                tables.refresh_locked().await;
+            }
+        });
+        if let Err(e) = refresh.await {
+            tracing::warn!(error = %e, "refreshing the tables ended abnormally; serving the versions held");
+        }
     }
 
     /// The versions of the current snapshot (no refresh).

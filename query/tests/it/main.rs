@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns unwrap too
 
+mod cancelled_refresh;
 mod freshness;
 mod fuzz_sql;
 mod golden;
