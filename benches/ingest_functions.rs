@@ -4,6 +4,7 @@
 //!  raw body ─▶ verify (HMAC over the body) ─▶ normalize (provider JSON ─▶ CanonicalEvent)
 //!                                               └─▶ LogEnvelope::to_record (JSON bytes for the log)
 //!  /v1/events row ─▶ CanonicalEvent::from_json
+//!  accepted ids ─▶ RecentIds (answers a provider's retry `duplicate`)
 //! ```
 //!
 //! Bodies are the realistic fixtures of `ingest/tests/fixtures/`, read once
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use revstream_ingest::log::LogEnvelope;
 use revstream_ingest::normalize::{calendly, stripe, whop};
+use revstream_ingest::recent::RecentIds;
 use revstream_ingest::verify::{WebhookSource, sign_standard, sign_t_v1, verify};
 use revstream_schemas::{CanonicalEvent, TenantId};
 
@@ -228,8 +230,52 @@ fn bench_hot_path(c: &mut Criterion, bodies: &Bodies) {
     group.finish();
 }
 
+/// Remembering a batch of 50 accepted ids and asking about a retried one,
+/// in a set already holding 100,000 (a busy process): the ids as keyed
+/// 128-bit digests, as shipped, next to the ids' text in a `HashSet` (the
+/// shape before, the reference).
+fn bench_recent_ids(c: &mut Criterion) {
+    const HELD: usize = 100_000;
+    const BATCH: usize = 50;
+    let ids: Vec<String> = (0..HELD + 100 * BATCH)
+        .map(|i| format!("evt_1Nv{i:019}"))
+        .collect();
+    let (held, fresh) = ids.split_at(HELD);
+    let key = |id: &str| ["tenant_acme", "stripe", id].join("\0").into_boxed_str();
+    let mut group = c.benchmark_group("recent_ids");
+    group.throughput(Throughput::Elements(BATCH as u64));
+
+    let recent = RecentIds::new(1_000_000);
+    recent.insert_all(held.iter().map(|id| ("tenant_acme", "stripe", id.as_str())));
+    let mut batches = fresh.chunks(BATCH).cycle();
+    group.bench_function("insert_50_and_lookup/digests", |b| {
+        b.iter(|| {
+            let batch = batches.next().unwrap_or_default();
+            recent.insert_all(
+                batch
+                    .iter()
+                    .map(|id| ("tenant_acme", "stripe", id.as_str())),
+            );
+            black_box(recent.contains("tenant_acme", "stripe", &held[7]))
+        });
+    });
+
+    let mut reference: std::collections::HashSet<Box<str>> =
+        held.iter().map(|id| key(id)).collect();
+    let mut batches = fresh.chunks(BATCH).cycle();
+    group.bench_function("insert_50_and_lookup/text_keys_reference", |b| {
+        b.iter(|| {
+            let batch = batches.next().unwrap_or_default();
+            reference.extend(batch.iter().map(|id| key(id)));
+            black_box(reference.contains(&key(&held[7])))
+        });
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let bodies = Bodies::load();
+    bench_recent_ids(c);
     bench_verify(c, &bodies);
     bench_normalize(c, &bodies);
     bench_canonical(c);
