@@ -128,7 +128,7 @@ mod tests {
     }
 
     #[test]
-    fn digests_differ_between_processes() {
+    fn digests_differ_between_instances() {
         // Keys are per instance (per process in practice), so a sender
         // cannot precompute colliding ids.
         let (a, b) = (RecentIds::new(10), RecentIds::new(10));
