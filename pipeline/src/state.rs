@@ -84,8 +84,9 @@ impl TenantState {
 ///
 /// Here, in the dedupe index and in the tenant map, std's SipHash cost
 /// about 3 % of the instructions of a profiled backlog run (these prints
-/// two thirds of it); foldhash costs a fraction of that. The dedupe index hashes producer-chosen ids, so it keeps a
-/// randomly seeded state (foldhash's answer to flooding one bucket).
+/// two thirds of it); foldhash costs a fraction of that. The dedupe index
+/// hashes producer-chosen ids, so it keeps a randomly seeded state
+/// (foldhash's answer to flooding one bucket).
 fn fingerprint<T: Hash>(rows: &[T]) -> u64 {
     FixedState::with_seed(0x7265_7673_7472_6561).hash_one(rows)
 }
